@@ -1,0 +1,149 @@
+"""Datasets in the Jamendo layout, per-frame targets and excerpts.
+
+A dataset ``name`` lives in ``DATASET_PATH/datasets/<name>/`` with ``audio/`` (the
+files), ``filelists/{train,valid,test}`` (one audio file name a line) and
+``labels/<stem>.lab`` (``start_s end_s sing|nosing`` a line).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from svdnet.audio import EXCERPT_FRAMES, FRAME_LEN, HOP_LENGTH, SAMPLE_RATE
+from svdnet.errors import InputError
+
+SPLITS = ("train", "valid", "test")
+
+
+def dataset_dir(dataset_path, name):
+    """``DATASET_PATH/datasets/<name>``, checked to exist."""
+    folder = Path(dataset_path) / "datasets" / name
+    if not folder.is_dir():
+        raise InputError(f"{folder}: dataset folder not found")
+    return folder
+
+
+def read_filelist(folder, split):
+    """Audio file names of one split, in file order."""
+    path = Path(folder) / "filelists" / split
+    if not path.is_file():
+        raise InputError(f"{path}: filelist not found")
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not names:
+        raise InputError(f"{path}: filelist is empty")
+    return names
+
+
+def audio_path(folder, name):
+    """Path of a listed audio file, checked to exist."""
+    path = Path(folder) / "audio" / name
+    if not path.is_file():
+        raise InputError(f"{path}: audio file not found")
+    return path
+
+
+def read_labels(path):
+    """Segments of a .lab file as a list of ``(start_s, end_s, is_singing)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: label file not found")
+    segments = []
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            start_s, end_s, label = float(fields[0]), float(fields[1]), fields[2]
+        except (IndexError, ValueError):
+            raise InputError(f"{path}:{line_no}: expected 'start end sing|nosing'") from None
+        if label not in ("sing", "nosing") or end_s < start_s:
+            raise InputError(f"{path}:{line_no}: expected 'start end sing|nosing'")
+        segments.append((start_s, end_s, label == "sing"))
+    return segments
+
+
+def label_path(folder, name):
+    """The .lab file belonging to an audio file name."""
+    return Path(folder) / "labels" / (Path(name).stem + ".lab")
+
+
+def frame_targets(segments, n_frames):
+    """1.0 for frames whose centre lies in a singing segment, else 0.0.
+
+    Returns
+    -------
+    targets : np.ndarray, float32, shape (n_frames,)
+    """
+    centres_s = (np.arange(n_frames) * HOP_LENGTH + FRAME_LEN / 2) / SAMPLE_RATE
+    targets = np.zeros(n_frames, np.float32)
+    for start_s, end_s, is_singing in segments:
+        if is_singing:
+            targets[(centres_s >= start_s) & (centres_s < end_s)] = 1.0
+    return targets
+
+
+def excerpts(frames, n_frames=EXCERPT_FRAMES):
+    """Every excerpt of ``n_frames`` consecutive frames, as a view (no copy).
+
+    Parameters
+    ----------
+    frames : np.ndarray, shape (n_total, n_bands)
+
+    Returns
+    -------
+    np.ndarray, shape (n_total - n_frames + 1, n_frames, n_bands); excerpt ``i``
+    starts at frame ``i``.
+    """
+    if len(frames) < n_frames:
+        return np.zeros((0, n_frames, frames.shape[1]), frames.dtype)
+    return np.lib.stride_tricks.sliding_window_view(frames, n_frames, axis=0).transpose(0, 2, 1)
+
+
+def excerpt_target(targets, excerpt_idx, n_frames=EXCERPT_FRAMES):
+    """An excerpt's label: that of its central frame."""
+    return targets[excerpt_idx + n_frames // 2]
+
+
+class Song:
+    """One audio file of a split: its name, linear spectrogram and frame targets."""
+
+    def __init__(self, name, spect, targets):
+        self.name = name
+        self.spect = spect  # (n_frames, 372) float32 magnitudes
+        self.targets = targets  # (n_frames,) float32, 1.0 = singing
+
+    def __repr__(self):
+        return f"Song({self.name!r}, {len(self.spect)} frames)"
+
+
+def load_split(dataset_path, name, split, cache_dir=None, progress=True):
+    """Spectrograms and targets of every file of a split.
+
+    Parameters
+    ----------
+    dataset_path : str or Path
+        The folder holding ``datasets/<name>/``.
+    name : str
+        The dataset, e.g. ``demo`` or ``jamendo``.
+    split : str
+        ``train``, ``valid`` or ``test``.
+    cache_dir : str or Path, optional
+        Spectrogram cache (see :func:`svdnet.audio.load_spectrogram`).
+
+    Returns
+    -------
+    list of :class:`Song`
+    """
+    from tqdm import tqdm
+
+    from svdnet.audio import load_spectrogram
+
+    folder = dataset_dir(dataset_path, name)
+    songs = []
+    for file_name in tqdm(
+        read_filelist(folder, split), desc=f"{split} spectra", disable=not progress
+    ):
+        spect = load_spectrogram(audio_path(folder, file_name), cache_dir)
+        targets = frame_targets(read_labels(label_path(folder, file_name)), len(spect))
+        songs.append(Song(file_name, spect, targets))
+    return songs
