@@ -8,8 +8,9 @@ files), ``filelists/{train,valid,test}`` (one audio file name a line) and
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from svdnet.audio import EXCERPT_FRAMES, FRAME_LEN, HOP_LENGTH, SAMPLE_RATE
+from svdnet.audio import EXCERPT_FRAMES, FRAME_LEN, HOP_LENGTH, SAMPLE_RATE, load_spectrogram
 from svdnet.errors import InputError
 
 SPLITS = ("train", "valid", "test")
@@ -134,10 +135,6 @@ def load_split(dataset_path, name, split, cache_dir=None, progress=True):
     -------
     list of :class:`Song`
     """
-    from tqdm import tqdm
-
-    from svdnet.audio import load_spectrogram
-
     folder = dataset_dir(dataset_path, name)
     songs = []
     for file_name in tqdm(
