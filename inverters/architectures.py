@@ -45,14 +45,10 @@ def architecture(layer, n_conv_layers=None, n_conv_filters=None):
         Only for the convolutional and pooling layers; default to the published ones.
     """
     if layer not in HIDDEN_LAYERS:
-        raise ValueError(
-            f"unknown layer {layer!r}; choose from {', '.join(HIDDEN_LAYERS)}"
-        )
+        raise ValueError(f"unknown layer {layer!r}; choose from {', '.join(HIDDEN_LAYERS)}")
     if layer in _DENSE_HEAD:
         if n_conv_layers is not None or n_conv_filters is not None:
-            raise ValueError(
-                f"the {layer} inverter takes no n_conv_layers/n_conv_filters"
-            )
+            raise ValueError(f"the {layer} inverter takes no n_conv_layers/n_conv_filters")
         return _DENSE_HEAD[layer] + _DENSE_TAIL
     default_layers, default_filters, n_up = CONV_INVERTERS[layer]
     n_conv_layers = default_layers if n_conv_layers is None else n_conv_layers
@@ -144,9 +140,7 @@ def build(blocks, input_shape):
         elif kind == "cut":
             modules.append(Cut(arg))
         else:
-            modules.append(
-                Block(_weighted_op(kind, n_in, arg), arg, bias=kind == "up_bias")
-            )
+            modules.append(Block(_weighted_op(kind, n_in, arg), arg, bias=kind == "up_bias"))
             n_in = arg
     return nn.Sequential(*modules)
 

@@ -33,9 +33,7 @@ class Inverter(nn.Module):
         shapes = []
         for block in self.weighted_blocks():
             shapes.append(lasagne.lasagne_weight_shape(block.op))
-            n_out = block.op.weight.shape[
-                0 if isinstance(block.op, (nn.Linear, nn.Conv2d)) else 1
-            ]
+            n_out = block.op.weight.shape[0 if isinstance(block.op, (nn.Linear, nn.Conv2d)) else 1]
             shapes += [(n_out,)] * (1 if block.bn is None else 4)
         return shapes
 
@@ -68,21 +66,21 @@ class Inverter(nn.Module):
         write_params(path, self.to_lasagne())
 
 
+CONFIG_OPTIONS = ("n_conv_layers", "n_conv_filters")
+
+
 def conv_config_of(arrays):
     """(n_conv_layers, n_conv_filters) read off a conv/pool inverter's arrays."""
     n_filters = arrays[0].shape[0]
     n_layers = sum(
-        a.ndim == 4 and a.shape[2:] == (3, 3) and a.shape[0] == n_filters
-        for a in arrays
+        a.ndim == 4 and a.shape[2:] == (3, 3) and a.shape[0] == n_filters for a in arrays
     )
     return n_layers, n_filters
 
 
 def _expected_shapes(layer, arrays):
     config = (
-        conv_config_of(arrays)
-        if layer in CONV_INVERTERS and arrays[0].ndim == 4
-        else (None,) * 2
+        conv_config_of(arrays) if layer in CONV_INVERTERS and arrays[0].ndim == 4 else (None,) * 2
     )
     return Inverter(layer, *config).lasagne_shapes(), config
 
@@ -108,30 +106,24 @@ def load_inverter(path, layer, n_conv_layers=None, n_conv_filters=None, device="
     naming what was expected and what was found.
     """
     if layer not in HIDDEN_LAYERS:
-        raise InputError(
-            f"unknown layer {layer!r}; choose from {', '.join(HIDDEN_LAYERS)}"
-        )
+        raise InputError(f"unknown layer {layer!r}; choose from {', '.join(HIDDEN_LAYERS)}")
     arrays = read_params(path, what="inverter file")
     fitting = layers_fitting(arrays)
     if fitting and layer not in fitting:
-        raise InputError(
-            f"{path}: this inverter is for layer {'/'.join(fitting)}, not {layer}"
-        )
-    config = (None, None)
-    if layer in CONV_INVERTERS:
-        found = conv_config_of(arrays) if arrays[0].ndim == 4 else (None, None)
-        for name, given, infile in zip(
-            ("n_conv_layers", "n_conv_filters"), (n_conv_layers, n_conv_filters), found
-        ):
-            if given is not None and infile is not None and given != infile:
+        raise InputError(f"{path}: this inverter is for layer {'/'.join(fitting)}, not {layer}")
+    config = (n_conv_layers, n_conv_filters)
+    if layer in CONV_INVERTERS and arrays[0].ndim == 4:
+        found = conv_config_of(arrays)
+        for name, given, in_file in zip(CONFIG_OPTIONS, config, found, strict=True):
+            if given is not None and given != in_file:
                 raise InputError(
-                    f"{path}: --{name} {given} contradicts the file, which has {infile}"
+                    f"{path}: --{name} {given} contradicts the file, which has {in_file}"
                 )
-        config = tuple(
-            g if f is None else f
-            for g, f in zip((n_conv_layers, n_conv_filters), found)
-        )
-    inverter = Inverter(layer, *config)
+        config = found
+    try:
+        inverter = Inverter(layer, *config)
+    except ValueError as err:
+        raise InputError(f"{path}: {err}") from None
     check_shapes(path, arrays, inverter.lasagne_shapes(), what=f"{layer} inverter file")
     inverter.from_lasagne(arrays)
     return inverter.to(device).eval().requires_grad_(False)

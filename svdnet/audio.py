@@ -37,17 +37,13 @@ def _decode_soundfile(path):
 def _decode_ffmpeg(path):
     """Decode with ffmpeg (mono, float32, our rate); used when libsndfile cannot."""
     if shutil.which("ffmpeg") is None:
-        raise InputError(
-            f"{path}: cannot decode (libsndfile failed and ffmpeg is not installed)"
-        )
+        raise InputError(f"{path}: cannot decode (libsndfile failed and ffmpeg is not installed)")
     cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1"]
     cmd += ["-ar", str(SAMPLE_RATE), "-"]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         reason = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise InputError(
-            f"{path}: cannot decode ({reason[-1] if reason else 'ffmpeg failed'})"
-        )
+        raise InputError(f"{path}: cannot decode ({reason[-1] if reason else 'ffmpeg failed'})")
     return np.frombuffer(proc.stdout, dtype=np.float32).copy(), SAMPLE_RATE
 
 
@@ -121,9 +117,7 @@ def mel_filterbank(n_mels=N_MELS, fmin_hz=FMIN_HZ, fmax_hz=FMAX_HZ, sr=SAMPLE_RA
     filterbank : np.ndarray, float32, shape (372, n_mels)
     """
     bin_hz = np.linspace(0, sr / 2, N_BINS)
-    peaks_hz = _mel_to_hz(
-        np.linspace(_hz_to_mel(fmin_hz), _hz_to_mel(fmax_hz), n_mels + 2)
-    )
+    peaks_hz = _mel_to_hz(np.linspace(_hz_to_mel(fmin_hz), _hz_to_mel(fmax_hz), n_mels + 2))
     peaks_bin = np.searchsorted(bin_hz, peaks_hz)
     filterbank = np.zeros((N_BINS, n_mels))
     for band in range(n_mels):
@@ -173,9 +167,7 @@ def load_meanstd(path, n_mels=N_MELS):
 
 def save_meanstd(path, mean, std):
     """Write standardisation statistics atomically (keys ``mean`` and ``std``)."""
-    atomic_save_npz(
-        path, mean=np.asarray(mean, np.float64), std=np.asarray(std, np.float64)
-    )
+    atomic_save_npz(path, mean=np.asarray(mean, np.float64), std=np.asarray(std, np.float64))
 
 
 def standardise(mel, mean, std):

@@ -71,10 +71,7 @@ class LasagneBatchNorm(nn.Module):
         return (x - self._expand(mean, x)) * scale + self._expand(self.beta, x)
 
     def to_lasagne(self):
-        return [
-            t.detach().cpu().numpy()
-            for t in (self.beta, self.gamma, self.mean, self.inv_std)
-        ]
+        return [t.detach().cpu().numpy() for t in (self.beta, self.gamma, self.mean, self.inv_std)]
 
     def from_lasagne(self, arrays):
         with torch.no_grad():

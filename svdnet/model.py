@@ -71,9 +71,7 @@ class SVDNet(nn.Module):
         layers = set(layers)
         unknown = layers - set(LAYERS)
         if unknown:
-            raise ValueError(
-                f"unknown layer(s) {sorted(unknown)}; choose from {LAYERS}"
-            )
+            raise ValueError(f"unknown layer(s) {sorted(unknown)}; choose from {LAYERS}")
         deepest = max(LAYERS.index(name) for name in layers)
         out = {}
         for name in LAYERS[: deepest + 1]:

@@ -59,6 +59,4 @@ def check_shapes(path, arrays, expected_shapes, what="weight file"):
             f"(expected shapes {expected}, found {found})"
         )
     i = next(i for i, (e, f) in enumerate(zip(expected, found)) if e != f)
-    raise InputError(
-        f"{path}: {what} param{i} has shape {found[i]}, expected {expected[i]}"
-    )
+    raise InputError(f"{path}: {what} param{i} has shape {found[i]}, expected {expected[i]}")

@@ -1,0 +1,134 @@
+"""The paper's inversion run: excerpts of each test file, a layer's features, plots."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inverters.model import load_inverter
+from inverters.plot import plot_inversion
+from svdnet.audio import (
+    HOP_LENGTH,
+    SAMPLE_RATE,
+    atomic_save_npz,
+    load_meanstd,
+    load_spectrogram,
+    log_mel,
+    standardise,
+)
+from svdnet.dataset import audio_path, dataset_dir, excerpts, read_filelist
+from svdnet.device import pick_device
+from svdnet.errors import InputError
+from svdnet.model import HIDDEN_LAYERS, load_classifier
+
+log = logging.getLogger(__name__)
+
+N_EXCERPTS = 32  # excerpts fed per file, as in the original run
+RANDOM_START_S = (10, 19)  # the original drew integer start times from this range
+
+
+def excerpt_index(time_index_s):
+    """Index of the excerpt (= frame) starting at ``time_index_s`` seconds."""
+    return int(round(time_index_s * SAMPLE_RATE / HOP_LENGTH))
+
+
+def plot_name(file_idx, excerpt_idx, prediction, fmt="pdf"):
+    """The original's file name for one plot."""
+    return f"plot_fileid_{file_idx}_excerptid_{excerpt_idx}_pred_{prediction:.2f}.{fmt}"
+
+
+def _start_times(n_files, time_index_s, seed):
+    if time_index_s is not None:
+        return [float(time_index_s)] * n_files
+    rng = np.random.default_rng(seed)
+    low, high = RANDOM_START_S
+    return rng.integers(low, high + 1, size=n_files).astype(float).tolist()
+
+
+def _make_results_dir(results_dir):
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{results_dir}: cannot create results folder ({err.strerror})") from None
+    return results_dir
+
+
+def _file_excerpts(path, meanstd, excerpt_idx, cache_dir):
+    """The N_EXCERPTS standardised excerpts from ``excerpt_idx`` on, or None if too short."""
+    norm = standardise(log_mel(load_spectrogram(path, cache_dir)), *meanstd)
+    batch = excerpts(norm)[excerpt_idx : excerpt_idx + N_EXCERPTS]
+    return np.ascontiguousarray(batch) if len(batch) == N_EXCERPTS else None
+
+
+def run_inversion(
+    classifier_path,
+    inverter_path,
+    dataset_path,
+    results_dir,
+    layer,
+    meanstd_path,
+    dataset="jamendo",
+    filelist="test",
+    cache_dir=None,
+    n_conv_layers=None,
+    n_conv_filters=None,
+    time_index_s=None,
+    seed=0,
+    fmt="pdf",
+    device="auto",
+    save_arrays=False,
+):
+    """Invert layer ``layer`` for an excerpt of every file of a filelist and plot it.
+
+    Returns
+    -------
+    list of Path
+        The plots written, one per file long enough for the chosen start.
+    """
+    if layer not in HIDDEN_LAYERS:
+        raise InputError(f"unknown layer {layer!r}; choose from {', '.join(HIDDEN_LAYERS)}")
+    device = pick_device(device)
+    classifier = load_classifier(classifier_path, device)
+    inverter = load_inverter(inverter_path, layer, n_conv_layers, n_conv_filters, device)
+    meanstd = load_meanstd(meanstd_path)
+    folder = dataset_dir(dataset_path, dataset)
+    paths = [audio_path(folder, name) for name in read_filelist(folder, filelist)]
+    results_dir = _make_results_dir(results_dir)
+
+    written = []
+    starts_s = _start_times(len(paths), time_index_s, seed)
+    for file_idx, (path, start_s) in enumerate(
+        tqdm(list(zip(paths, starts_s, strict=True)), desc=layer, unit="file")
+    ):
+        excerpt_idx = excerpt_index(start_s)
+        batch = _file_excerpts(path, meanstd, excerpt_idx, cache_dir)
+        if batch is None:
+            tqdm.write(f"skipping {path}: too short for {N_EXCERPTS} excerpts from {start_s:g} s")
+            continue
+        with torch.no_grad():
+            x = torch.from_numpy(batch).to(device)[:, None]
+            feats = classifier.features(x, [layer, "fc9"])
+            inversion = inverter(feats[layer])[0].cpu().numpy()
+        prediction = float(feats["fc9"][0, 0])
+        out = results_dir / plot_name(file_idx, excerpt_idx, prediction, fmt)
+        plot_inversion(out, batch[0], inversion, layer)
+        if save_arrays:
+            atomic_save_npz(
+                out.with_suffix(".npz"),
+                input=batch[0],
+                inversion=inversion,
+                prediction=np.float32(prediction),
+                excerpt_idx=np.int64(excerpt_idx),
+                layer=np.str_(layer),
+            )
+        written.append(out)
+    if not written:
+        when = f"{time_index_s:g} s" if time_index_s is not None else "the chosen start times"
+        raise InputError(
+            f"{folder / 'filelists' / filelist}: no file is long enough for "
+            f"{N_EXCERPTS} excerpts from {when}"
+        )
+    return written

@@ -1,0 +1,65 @@
+"""Figures: an input excerpt above its inversion, as in the paper."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import librosa.display  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from svdnet.audio import FMAX_HZ, FMIN_HZ, HOP_LENGTH, SAMPLE_RATE  # noqa: E402
+
+
+def min_max_scale(x):
+    """Scale an array linearly to [0, 1] (a constant array becomes all zeros)."""
+    x = np.asarray(x, np.float64)
+    span = x.max() - x.min()
+    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+
+
+def _panel(ax, excerpt, title):
+    img = librosa.display.specshow(
+        min_max_scale(excerpt).T,  # specshow wants (bands, frames)
+        sr=SAMPLE_RATE,
+        hop_length=HOP_LENGTH,
+        x_axis="time",
+        y_axis="mel",
+        fmin=FMIN_HZ,
+        fmax=FMAX_HZ,
+        cmap="coolwarm",
+        ax=ax,
+    )
+    ax.set_title(title)
+    return img
+
+
+def plot_inversion(path, excerpt, inversion, layer):
+    """Write the input excerpt above its inversion, each min-max scaled to [0, 1].
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its suffix (.pdf, .png) picks the format. Written atomically.
+    excerpt, inversion : np.ndarray, shape (115, 80)
+        Time first, as the networks see them.
+    layer : str
+        Names the lower panel ("<layer> inversion").
+    """
+    path = Path(path)
+    fig, axes = plt.subplots(2, 1, figsize=(6, 6), sharex=True, layout="constrained")
+    _panel(axes[0], excerpt, "input mel spectrogram")
+    axes[0].set_xlabel("")
+    img = _panel(axes[1], inversion, f"{layer} inversion")
+    fig.colorbar(img, ax=axes, format="%.1f")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=path.suffix[1:])
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
