@@ -1,6 +1,6 @@
 """The paper's inversion run: excerpts of each test file, a layer's features, plots."""
 
-import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,6 @@ from svdnet.dataset import audio_path, dataset_dir, excerpts, read_filelist
 from svdnet.device import pick_device
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
-
-log = logging.getLogger(__name__)
 
 N_EXCERPTS = 32  # excerpts fed per file, as in the original run
 RANDOM_START_S = (10, 19)  # the original drew integer start times from this range
@@ -106,7 +104,10 @@ def run_inversion(
         excerpt_idx = excerpt_index(start_s)
         batch = _file_excerpts(path, meanstd, excerpt_idx, cache_dir)
         if batch is None:
-            tqdm.write(f"skipping {path}: too short for {N_EXCERPTS} excerpts from {start_s:g} s")
+            msg = (
+                f"warning: skipping {path}: too short for {N_EXCERPTS} excerpts from {start_s:g} s"
+            )
+            tqdm.write(msg, file=sys.stderr)
             continue
         with torch.no_grad():
             x = torch.from_numpy(batch).to(device)[:, None]
