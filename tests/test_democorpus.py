@@ -1,0 +1,251 @@
+"""Tests of the synthetic demo corpus: songs, labels and the written Jamendo layout."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy import signal
+
+from svdnet import democorpus
+from svdnet.democorpus import (
+    SR,
+    ensure_demo_corpus,
+    generate_song,
+    main,
+    render_stems,
+    song_name,
+    song_seed,
+    write_corpus,
+)
+
+SMALL_N_SONGS = {"train": 1, "valid": 1, "test": 2}
+SHORT_S = 8.0
+SEED = 3
+
+
+def read_labels(path):
+    """Parse a .lab file into (start_s, end_s, is_singing) tuples."""
+    segments = []
+    for line in path.read_text().splitlines():
+        start, end, label = line.split()
+        assert label in ("sing", "nosing")
+        segments.append((float(start), float(end), label == "sing"))
+    return segments
+
+
+def sing_mask(segments, n, sr=SR):
+    mask = np.zeros(n, bool)
+    for start_s, end_s, sing in segments:
+        if sing:
+            mask[round(start_s * sr) : round(end_s * sr)] = True
+    return mask
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A small corpus with every split, written once for the file-level tests."""
+    root = tmp_path_factory.mktemp("full")
+    base = write_corpus(root, SEED, n_songs=SMALL_N_SONGS, duration_s=SHORT_S, progress=False)
+    return base
+
+
+def test_same_seed_gives_identical_song():
+    samples_a, segments_a = generate_song(7, duration_s=10.0)
+    samples_b, segments_b = generate_song(np.random.default_rng(7), duration_s=10.0)
+    np.testing.assert_array_equal(samples_a, samples_b)
+    assert segments_a == segments_b
+
+
+def test_different_seeds_give_different_songs():
+    samples_a, _ = generate_song(1, duration_s=10.0)
+    samples_b, _ = generate_song(2, duration_s=10.0)
+    assert not np.allclose(samples_a, samples_b)
+
+
+def test_song_is_mono_float32_of_requested_length_without_clipping():
+    samples, _ = generate_song(0, duration_s=9.5)
+    assert samples.dtype == np.float32
+    assert samples.shape == (round(9.5 * SR),)
+    assert 0.1 < np.max(np.abs(samples)) <= 0.99
+
+
+@pytest.mark.parametrize("seed,duration_s", [(0, 10.0), (1, 37.5), (2, 60.0), (4, 3.0)])
+def test_segments_are_contiguous_alternating_and_cover_the_song(seed, duration_s):
+    _, segments = generate_song(seed, duration_s=duration_s)
+    assert segments[0][0] == 0.0
+    assert segments[-1][1] == duration_s
+    for (_, end_s, sing), (start_s, next_end_s, next_sing) in zip(
+        segments[:-1], segments[1:], strict=True
+    ):
+        assert start_s == end_s
+        assert next_end_s > start_s
+        assert next_sing != sing
+    for start_s, end_s, _ in segments:
+        assert round(start_s * 1000) == pytest.approx(start_s * 1000, abs=1e-6)
+        assert round(end_s * 1000) == pytest.approx(end_s * 1000, abs=1e-6)
+
+
+def test_rejects_a_duration_below_one_millisecond():
+    with pytest.raises(ValueError, match="duration_s"):
+        generate_song(0, duration_s=0.0)
+
+
+def test_singing_takes_between_a_fifth_and_four_fifths_of_the_time():
+    sung_s = total_s = 0.0
+    for seed in range(5):
+        _, segments = generate_song(seed, duration_s=30.0)
+        sung_s += sum(end_s - start_s for start_s, end_s, sing in segments if sing)
+        total_s += 30.0
+    assert 0.2 < sung_s / total_s < 0.8
+
+
+def test_voice_sounds_only_in_sing_segments_mostly_between_200_and_3000_hz():
+    stems, segments = render_stems(np.random.default_rng(1), duration_s=20.0)
+    voice = stems["voice"]
+    inside = sing_mask(segments, len(voice))
+    assert inside.any()
+    # Only the soft breaths between phrases lie outside the sung spans.
+    assert np.sum(voice[inside] ** 2) > 0.99 * np.sum(voice**2)
+    freqs_hz, power = signal.welch(voice[inside], SR, nperseg=2048)
+    formant_region = (freqs_hz >= 200) & (freqs_hz <= 3000)
+    assert np.sum(power[formant_region]) > 0.7 * np.sum(power)
+
+
+def test_formant_filter_puts_spectral_peaks_at_the_vowel_formants():
+    noise = np.random.default_rng(0).standard_normal(4 * SR)
+    block = 110
+    formants_hz = np.tile(
+        democorpus.VOWEL_FORMANTS_HZ["a"] + (3500.0,), (len(noise) // block + 1, 1)
+    )
+    vowel = democorpus._formant_filter(noise, formants_hz, np.full(4, 80.0), block, SR)
+    freqs_hz, power = signal.welch(vowel, SR, nperseg=4096)
+
+    def power_at(hz):
+        return power[np.argmin(np.abs(freqs_hz - hz))]
+
+    # /a/: F1 730 Hz and F2 1090 Hz rise above the dip between them, F3 2440 above 1800 Hz.
+    assert power_at(730) > 3 * power_at(910)
+    assert power_at(1090) > 2 * power_at(910)
+    assert power_at(2440) > 5 * power_at(1800)
+
+
+def test_label_files_hold_the_synthesis_segments(corpus):
+    for split, count in SMALL_N_SONGS.items():
+        for index in range(count):
+            _, segments = generate_song(song_seed(SEED, split, index), SHORT_S)
+            written = read_labels(corpus / "labels" / f"{song_name(split, index)}.lab")
+            assert written == [(round(a, 3), round(b, 3), sing) for a, b, sing in segments]
+
+
+def test_ogg_decodes_to_the_song_at_22050_hz(corpus):
+    samples, _ = generate_song(song_seed(SEED, "test", 1), SHORT_S)
+    decoded, sr = sf.read(corpus / "audio" / "demo_test_001.ogg", dtype="float32")
+    assert sr == 22050
+    assert decoded.ndim == 1
+    assert abs(len(decoded) - len(samples)) <= 1
+    n = min(len(decoded), len(samples))
+    assert np.corrcoef(decoded[:n], samples[:n])[0, 1] > 0.95
+
+
+def test_file_lists_name_every_song_of_their_split(corpus):
+    for split, count in SMALL_N_SONGS.items():
+        names = (corpus / "filelists" / split).read_text().splitlines()
+        assert names == [f"demo_{split}_{i:03d}.ogg" for i in range(count)]
+        assert all((corpus / "audio" / name).is_file() for name in names)
+
+
+def test_generating_only_the_test_split_gives_identical_files(corpus, tmp_path):
+    base = write_corpus(
+        tmp_path, SEED, ("test",), SMALL_N_SONGS, duration_s=SHORT_S, progress=False
+    )
+    assert not (base / "filelists" / "train").exists()
+    for relative in [
+        "filelists/test",
+        "audio/demo_test_000.ogg",
+        "audio/demo_test_001.ogg",
+        "labels/demo_test_000.lab",
+        "labels/demo_test_001.lab",
+    ]:
+        assert (base / relative).read_bytes() == (corpus / relative).read_bytes(), relative
+
+
+def test_write_corpus_skips_songs_that_exist_and_fills_gaps(tmp_path):
+    n_songs = {"test": 2}
+    base = write_corpus(tmp_path, 0, ("test",), n_songs, duration_s=3.0, progress=False)
+    kept_label = base / "labels" / "demo_test_000.lab"
+    kept_label.write_text("0.000 3.000 nosing\n")
+    regenerated_label = base / "labels" / "demo_test_001.lab"
+    original = regenerated_label.read_text()
+    (base / "audio" / "demo_test_001.ogg").unlink()
+    regenerated_label.write_text("stale\n")
+
+    write_corpus(tmp_path, 0, ("test",), n_songs, duration_s=3.0, progress=False)
+    assert kept_label.read_text() == "0.000 3.000 nosing\n"
+    assert (base / "audio" / "demo_test_001.ogg").is_file()
+    assert regenerated_label.read_text() == original
+
+
+def test_interrupted_run_leaves_no_half_files_and_no_file_list(tmp_path, monkeypatch):
+    real_generate = democorpus.generate_song
+    calls = []
+
+    def generate_then_fail(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(democorpus, "generate_song", generate_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_corpus(tmp_path, 0, ("test",), {"test": 3}, duration_s=3.0, progress=False)
+    base = tmp_path / "datasets" / "demo"
+    assert not (base / "filelists" / "test").exists()
+    assert (base / "audio" / "demo_test_000.ogg").is_file()
+    assert not (base / "audio" / "demo_test_001.ogg").exists()
+    assert not list(base.rglob("*.tmp"))
+
+
+def test_failed_write_leaves_neither_target_nor_temporary(tmp_path, monkeypatch):
+    def failing_replace(source, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(democorpus.os, "replace", failing_replace)
+    target = tmp_path / "song.lab"
+    with pytest.raises(OSError, match="disk full"):
+        democorpus._write_atomic(target, b"0.000 1.000 sing\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_ensure_demo_corpus_generates_once_then_stays_quiet(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(democorpus, "DEFAULT_N_SONGS", {"train": 1, "valid": 1, "test": 1})
+    monkeypatch.setattr(democorpus, "DEFAULT_DURATION_S", 3.0)
+    caplog.set_level(logging.INFO, logger="svdnet.democorpus")
+
+    base = ensure_demo_corpus(tmp_path)
+    assert (base / "filelists" / "test").read_text() == "demo_test_000.ogg\n"
+    assert not (base / "filelists" / "train").exists()
+    assert caplog.records
+    audio = base / "audio" / "demo_test_000.ogg"
+    written_ns = audio.stat().st_mtime_ns
+
+    caplog.clear()
+    assert ensure_demo_corpus(tmp_path) == base
+    assert not caplog.records
+    assert audio.stat().st_mtime_ns == written_ns
+
+    (base / "labels" / "demo_test_000.lab").unlink()
+    ensure_demo_corpus(tmp_path)
+    assert (base / "labels" / "demo_test_000.lab").is_file()
+
+
+def test_command_line_writes_the_requested_splits(tmp_path):
+    main([str(tmp_path), "--splits", "valid", "--n-valid", "2", "--duration-s", "2.5"])
+    base = tmp_path / "datasets" / "demo"
+    assert (base / "filelists" / "valid").read_text().split() == [
+        "demo_valid_000.ogg",
+        "demo_valid_001.ogg",
+    ]
+    assert read_labels(base / "labels" / "demo_valid_001.lab")[-1][1] == 2.5
+    assert not (base / "filelists" / "train").exists()
