@@ -10,6 +10,7 @@ from tqdm import tqdm
 from inverters.model import load_inverter
 from inverters.plot import plot_inversion
 from svdnet.audio import (
+    EXCERPT_FRAMES,
     HOP_LENGTH,
     SAMPLE_RATE,
     atomic_save_npz,
@@ -18,7 +19,7 @@ from svdnet.audio import (
     log_mel,
     standardise,
 )
-from svdnet.dataset import audio_path, dataset_dir, excerpts, read_filelist
+from svdnet.dataset import audio_path, dataset_dir, read_filelist
 from svdnet.device import pick_device
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
@@ -54,11 +55,12 @@ def _make_results_dir(results_dir):
     return results_dir
 
 
-def _file_excerpts(path, meanstd, excerpt_idx, cache_dir):
-    """The N_EXCERPTS standardised excerpts from ``excerpt_idx`` on, or None if too short."""
+def _file_strip(path, meanstd, excerpt_idx, cache_dir):
+    """Standardised frames of the N_EXCERPTS excerpts from ``excerpt_idx`` on, or None."""
     norm = standardise(log_mel(load_spectrogram(path, cache_dir)), *meanstd)
-    batch = excerpts(norm)[excerpt_idx : excerpt_idx + N_EXCERPTS]
-    return np.ascontiguousarray(batch) if len(batch) == N_EXCERPTS else None
+    n_frames = N_EXCERPTS + EXCERPT_FRAMES - 1
+    strip = norm[excerpt_idx : excerpt_idx + n_frames]
+    return np.ascontiguousarray(strip) if len(strip) == n_frames else None
 
 
 def run_inversion(
@@ -102,24 +104,24 @@ def run_inversion(
         tqdm(list(zip(paths, starts_s, strict=True)), desc=layer, unit="file")
     ):
         excerpt_idx = excerpt_index(start_s)
-        batch = _file_excerpts(path, meanstd, excerpt_idx, cache_dir)
-        if batch is None:
+        strip = _file_strip(path, meanstd, excerpt_idx, cache_dir)
+        if strip is None:
             msg = (
                 f"warning: skipping {path}: too short for {N_EXCERPTS} excerpts from {start_s:g} s"
             )
             tqdm.write(msg, file=sys.stderr)
             continue
         with torch.no_grad():
-            x = torch.from_numpy(batch).to(device)[:, None]
-            feats = classifier.features(x, [layer, "fc9"])
-            inversion = inverter(feats[layer])[0].cpu().numpy()
+            # The classifier sees all 32 excerpts, as in the original; we plot the first.
+            feats = classifier.sliding_features(torch.from_numpy(strip).to(device), [layer, "fc9"])
+            inversion = inverter(feats[layer][:1])[0].cpu().numpy()
         prediction = float(feats["fc9"][0, 0])
         out = results_dir / plot_name(file_idx, excerpt_idx, prediction, fmt)
-        plot_inversion(out, batch[0], inversion, layer)
+        plot_inversion(out, strip[:EXCERPT_FRAMES], inversion, layer)
         if save_arrays:
             atomic_save_npz(
                 out.with_suffix(".npz"),
-                input=batch[0],
+                input=strip[:EXCERPT_FRAMES],
                 inversion=inversion,
                 prediction=np.float32(prediction),
                 excerpt_idx=np.int64(excerpt_idx),

@@ -80,6 +80,63 @@ class SVDNet(nn.Module):
                 out[name] = torch.sigmoid(x) if name == "fc9" else x
         return out
 
+    def sliding_features(self, frames, layers):
+        """:meth:`features` of every excerpt of consecutive frames, sharing the work.
+
+        Excerpt ``e`` covers frames ``e .. e + 114``. The convolutions run once over
+        the whole strip; each pooling layer (stride 3) splits it into three phases
+        that are pooled and convolved separately, so every excerpt's features are
+        windows of those maps: the same numbers as :meth:`features` on the stacked
+        excerpts, for about a tenth of the work on 32 excerpts.
+
+        Parameters
+        ----------
+        frames : torch.Tensor, shape (n_frames, 80), n_frames >= 115
+        layers : iterable of str
+
+        Returns
+        -------
+        dict mapping each requested name to a tensor of ``n_frames - 114`` excerpts.
+        """
+        layers = set(layers)
+        n_excerpts = len(frames) - EXCERPT_ROWS["conv1"] - 2 + 1
+        if n_excerpts < 1:
+            raise ValueError(f"need at least 115 frames, got {len(frames)}")
+        out = {}
+        c1 = self.stages["conv1"](frames[None, None])
+        c2 = self.stages["conv2"](c1)
+        for name, strip in (("conv1", c1), ("conv2", c2)):
+            if name in layers:
+                out[name] = _windows(strip, range(n_excerpts), EXCERPT_ROWS[name])
+        # Excerpt e reads phase e % 3 of the first pooling from row e // 3 on, and
+        # phase (e // 3) % 3 of the second pooling from row e // 9 on.
+        needed = layers | ({"mp6"} if layers & {"fc7", "fc8", "fc9"} else set())
+        parts = {name: [] for name in ("mp3", "conv4", "conv5", "mp6") if name in needed}
+        for p in range(min(3, n_excerpts)):
+            mp3 = self.stages["mp3"](c2[:, :, p:])
+            conv4 = self.stages["conv4"](mp3)
+            conv5 = self.stages["conv5"](conv4)
+            for r in range(3):
+                group = [e for e in range(p, n_excerpts, 3) if (e // 3) % 3 == r]
+                if not group:
+                    continue
+                strips = {"mp3": mp3, "conv4": conv4, "conv5": conv5}
+                strips["mp6"] = self.stages["mp6"](conv5[:, :, r:])
+                for name, windows in parts.items():
+                    step = 9 if name == "mp6" else 3
+                    starts = [e // step for e in group]
+                    windows.append((group, _windows(strips[name], starts, EXCERPT_ROWS[name])))
+        for name, windows in parts.items():
+            out[name] = _in_excerpt_order(windows)
+        deeper = layers & {"fc7", "fc8", "fc9"}
+        if deeper:
+            x = out["mp6"]
+            for name in ("fc7", "fc8", "fc9"):
+                x = self.stages[name](x)
+                if name in deeper:
+                    out[name] = torch.sigmoid(x) if name == "fc9" else x
+        return {name: out[name] for name in layers}
+
     def logits(self, x):
         """Pre-sigmoid output, shape (batch,), for a numerically stable training loss."""
         for name in LAYERS:
@@ -117,6 +174,21 @@ class SVDNet(nn.Module):
         for op in self.weighted_ops():
             arrays += [lasagne.weight_to_lasagne(op), op.bias.detach().cpu().numpy()]
         write_params(path, arrays)
+
+
+# Rows (frames) of each pooled or convolved map that belong to one excerpt.
+EXCERPT_ROWS = {name: shape[1] for name, shape in LAYER_SHAPES.items() if len(shape) == 3}
+
+
+def _windows(strip, starts, n_rows):
+    """Stack ``strip[0, :, i : i + n_rows]`` for each start ``i``."""
+    return torch.stack([strip[0, :, i : i + n_rows] for i in starts])
+
+
+def _in_excerpt_order(parts):
+    """Merge (excerpt indices, tensor) parts into one tensor ordered by excerpt."""
+    order = torch.tensor([e for group, _ in parts for e in group])
+    return torch.cat([t for _, t in parts])[torch.argsort(order)]
 
 
 def load_classifier(path, device="cpu"):
