@@ -1,0 +1,316 @@
+"""Train SVDNet, the singing-voice detector, as Schlueter & Grill (2015) did.
+
+Binary cross-entropy against targets 0.02 / 0.98, Nesterov momentum 0.95, learning
+rate 0.01 times 0.85 after every epoch, epochs of 2000 mini-batches of 32 random
+excerpts, dropout, orthogonal initialisation, and the train-time augmentation of
+:mod:`svdnet.augment`, prepared by background workers while the network trains.
+
+Example
+-------
+    python -m svdnet.train models/demo_augment.npz --dataset demo --cache-spectra cache
+"""
+
+import argparse
+import logging
+import multiprocessing
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from svdnet.audio import (
+    EXCERPT_FRAMES,
+    N_MELS,
+    load_meanstd,
+    log_mel,
+    mel_filterbank,
+    save_meanstd,
+)
+from svdnet.augment import WIDE_FRAMES, augmented_batch, excerpt_starts
+from svdnet.dataset import load_split
+from svdnet.device import DEVICE_CHOICES, pick_device
+from svdnet.model import SVDNet
+from svdnet.training import (
+    checkpoint_path,
+    cli_main,
+    excerpt_batches,
+    finite_step,
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    run_epoch,
+    save_checkpoint,
+    standardised_split,
+    stop_on_divergence,
+)
+
+logger = logging.getLogger(__name__)
+
+TARGETS = (0.02, 0.98)  # smoothed targets for "no singing" / "singing"
+MOMENTUM = 0.95
+LR_DECAY = 0.85  # per epoch
+# Settings a resumed run must share with the checkpoint it continues.
+RESUME_KEYS = ("dataset", "augment", "batchsize", "epochsize", "lr", "seed")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m svdnet.train",
+        description="Train SVDNet on DATASET_PATH/datasets/<dataset>/ and write its weights "
+        "in the original Lasagne format.",
+    )
+    p.add_argument("out", type=Path, help="weight file to write (.npz); OUT.ckpt beside it")
+    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
+    p.add_argument(
+        "--dataset-path", default=".", help="folder holding datasets/<dataset>/ (default: .)"
+    )
+    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
+    p.add_argument(
+        "--meanstd",
+        type=Path,
+        metavar="FILE",
+        help="standardisation file, computed from the training split if missing "
+        "(default: <dataset>_meanstd.npz beside OUT)",
+    )
+    p.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="train on plain excerpts (default: time stretch, pitch shift, filters)",
+    )
+    p.add_argument("--epochs", type=int, default=20, help="epochs (default: 20)")
+    p.add_argument(
+        "--epochsize", type=int, default=2000, help="mini-batches per epoch (default: 2000)"
+    )
+    p.add_argument("--batchsize", type=int, default=32, help="excerpts per batch (default: 32)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=0.01,
+        help="initial learning rate, x0.85 per epoch (default: 0.01)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="cpu, cuda or auto (default: auto: cuda when available)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes preparing batches; 0 prepares them in the training loop "
+        "(default: min(4, number of CPUs))",
+    )
+    p.add_argument(
+        "--valid-excerpts",
+        type=int,
+        default=1000,
+        help="validation excerpts, evenly spread over the valid split, for the error "
+        "logged after each epoch (default: 1000)",
+    )
+    return p
+
+
+def orthogonal_init(model):
+    """Orthogonal weights (gain 1) and zero biases, as Lasagne's ``Orthogonal()``."""
+    for op in model.weighted_ops():
+        nn.init.orthogonal_(op.weight)
+        nn.init.zeros_(op.bias)
+
+
+def epoch_lr(initial_lr, epoch):
+    """Learning rate of epoch ``epoch`` (from 0): x0.85 after every epoch."""
+    return initial_lr * LR_DECAY**epoch
+
+
+def compute_meanstd(songs, filterbank):
+    """Per-band mean and standard deviation of the log-mel frames of ``songs``."""
+    total, total_sq, count = np.zeros(N_MELS), np.zeros(N_MELS), 0
+    for song in songs:
+        mels = log_mel(song.spect, filterbank).astype(np.float64)
+        total += mels.sum(axis=0)
+        total_sq += (mels**2).sum(axis=0)
+        count += len(mels)
+    mean = total / count
+    return mean, np.sqrt(np.maximum(total_sq / count - mean**2, 0))
+
+
+def meanstd_for(path, songs, filterbank):
+    """Load ``path``, or compute it from the training songs and write it there first."""
+    if not path.is_file():
+        save_meanstd(path, *compute_meanstd(songs, filterbank))
+        logger.info("wrote %s", path)
+    return load_meanstd(path)
+
+
+class EpochBatches(torch.utils.data.Dataset):
+    """Batch ``i`` of epoch ``epoch``, drawn with a generator seeded by (seed, epoch, i).
+
+    Seeding per batch makes the batches independent of the number of workers and lets a
+    resumed run draw exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, songs, epochsize, batchsize, seed, filterbank, mean, std, augment):
+        self.songs, self.epochsize, self.batchsize, self.seed = songs, epochsize, batchsize, seed
+        self.filterbank, self.mean, self.std, self.augment = filterbank, mean, std, augment
+        n_frames = WIDE_FRAMES if augment else EXCERPT_FRAMES
+        self.starts = excerpt_starts([len(s.spect) for s in songs], n_frames)
+        self.epoch = 0
+
+    def __len__(self):
+        return self.epochsize
+
+    def __getitem__(self, batch_idx):
+        rng = np.random.default_rng([self.seed, self.epoch, batch_idx])
+        inputs, targets = augmented_batch(
+            self.songs, self.starts, self.batchsize, rng, self.filterbank, self.mean,
+            self.std, self.augment,
+        )  # fmt: skip
+        return torch.from_numpy(inputs)[:, None], torch.from_numpy(targets)
+
+
+def batch_loader(batches, workers, device):
+    """Iterate over an :class:`EpochBatches` in order, prepared by ``workers`` processes."""
+    # Forked workers share the spectrograms with the trainer instead of copying them.
+    fork = workers > 0 and "fork" in multiprocessing.get_all_start_methods()
+    return torch.utils.data.DataLoader(
+        batches,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        multiprocessing_context="fork" if fork else None,
+        generator=torch.Generator(),  # leaves the global RNG (dropout) untouched
+    )
+
+
+def prepare_model(model, device):
+    """Move to ``device`` in channels-last layout, which oneDNN and cuDNN run faster."""
+    return model.to(device, memory_format=torch.channels_last)
+
+
+def to_device(inputs, device):
+    """A batch of (batch, 1, 115, 80) inputs on ``device``, channels-last like the model."""
+    return inputs.to(device, non_blocking=True, memory_format=torch.channels_last)
+
+
+def training_step(model, optimizer, inputs, targets):
+    """One update on a batch; returns the loss (no update if it is NaN or infinite)."""
+    low, high = TARGETS
+    optimizer.zero_grad(set_to_none=True)
+    loss = nn.functional.binary_cross_entropy_with_logits(
+        model.logits(inputs), low + (high - low) * targets
+    )
+    return finite_step(loss, optimizer)
+
+
+def valid_subset(dataset_path, dataset, mean, std, cache_dir, n_excerpts):
+    """Up to ``n_excerpts`` standardised valid excerpts, evenly spread, with labels."""
+    songs = standardised_split(dataset_path, dataset, "valid", mean, std, cache_dir)
+    starts = excerpt_starts([len(mels) for _, mels, _ in songs], EXCERPT_FRAMES)
+    starts = starts[np.linspace(0, len(starts) - 1, min(len(starts), n_excerpts)).astype(int)]
+    inputs = np.concatenate(list(excerpt_batches([m for _, m, _ in songs], starts, 256)))
+    targets = np.array([songs[i][2][t + EXCERPT_FRAMES // 2] for i, t in starts], np.float32)
+    return inputs, targets
+
+
+def classification_error(model, inputs, targets, device, batchsize=128):
+    """Fraction of excerpts misclassified at P(singing) = 0.5, in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat(
+            [
+                model.logits(
+                    to_device(torch.from_numpy(inputs[i : i + batchsize])[:, None], device)
+                )
+                for i in range(0, len(inputs), batchsize)
+            ]
+        ).cpu()
+    model.train()
+    return float(((logits > 0).numpy() != (targets > 0.5)).mean())
+
+
+def train(args):
+    """Train as ``args`` say; returns the trained model (also written to ``args.out``)."""
+    device = pick_device(args.device)
+    config = {k: getattr(args, k) for k in RESUME_KEYS}
+    ckpt = checkpoint_path(args.out)
+    state = load_checkpoint(ckpt, config) if args.resume else None
+    if state is None and ckpt.exists():
+        logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
+
+    filterbank = mel_filterbank()
+    songs = load_split(args.dataset_path, args.dataset, "train", args.cache_spectra)
+    meanstd_path = args.meanstd or args.out.with_name(f"{args.dataset}_meanstd.npz")
+    mean, std = meanstd_for(meanstd_path, songs, filterbank)
+    valid = valid_subset(
+        args.dataset_path, args.dataset, mean, std, args.cache_spectra, args.valid_excerpts
+    )
+    batches = EpochBatches(
+        songs, args.epochsize, args.batchsize, args.seed, filterbank, mean, std, args.augment
+    )
+
+    torch.manual_seed(args.seed)
+    model = SVDNet()
+    orthogonal_init(model)
+    model = prepare_model(model, device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=MOMENTUM, nesterov=True)
+    start_epoch = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_states(state["rng"])
+        start_epoch = state["epoch"]
+        logger.info("resuming %s after epoch %d", ckpt, start_epoch)
+
+    for epoch in range(start_epoch, args.epochs):
+        lr = epoch_lr(args.lr, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batches.epoch = epoch
+        with stop_on_divergence(ckpt):
+            loss = run_epoch(
+                batch_loader(batches, args.workers, device),
+                lambda batch: training_step(
+                    model, optimizer, to_device(batch[0], device), batch[1].to(device)
+                ),
+                args.epochsize,
+                desc=f"epoch {epoch + 1}/{args.epochs}",
+            )
+        error = classification_error(model, *valid, device)
+        tqdm.write(
+            f"epoch {epoch + 1}/{args.epochs}: lr {lr:.2e}, train loss {loss:.4f}, "
+            f"valid error {error:.2%}"
+        )
+        save_checkpoint(
+            ckpt,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "rng": rng_states(),
+                "config": config,
+            },
+        )
+    model.save_lasagne(args.out)
+    logger.info("wrote %s", args.out)
+    return model
+
+
+def main(argv=None):
+    """Command-line entry point (see ``--help``)."""
+    args = build_parser().parse_args(argv)
+    if args.workers < 0 or args.epochs < 0 or args.epochsize < 1 or args.batchsize < 1:
+        build_parser().error("--workers, --epochs must be >= 0; --epochsize, --batchsize >= 1")
+    cli_main(train, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Tiny corpora in the Jamendo layout, for tests that train or evaluate on real files."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svdnet.audio import SAMPLE_RATE
+
+TINY_SPLITS = {"train": 3, "valid": 2, "test": 2}
+TINY_DURATION_S = 6.0
+
+
+def tiny_song(duration_s, rng):
+    """Noise with a vibrato tone (harmonics) in its second half; returns (samples, lab text)."""
+    t = np.arange(int(duration_s * SAMPLE_RATE)) / SAMPLE_RATE
+    x = 0.05 * rng.standard_normal(len(t))
+    onset_s = duration_s / 2
+    f0_hz = rng.uniform(180, 400) * (1 + 0.02 * np.sin(2 * np.pi * 6 * t))
+    phase = 2 * np.pi * np.cumsum(f0_hz) / SAMPLE_RATE
+    tone = sum(np.sin(k * phase) / k for k in range(1, 8))
+    x += 0.2 * tone * (t >= onset_s)
+    lab = f"0.000 {onset_s:.3f} nosing\n{onset_s:.3f} {duration_s:.3f} sing\n"
+    return x.astype(np.float32), lab
+
+
+def write_tiny_dataset(root, name="tiny", splits=None, duration_s=TINY_DURATION_S, seed=0):
+    """Write ``root/datasets/<name>/`` with .wav files, .lab files and filelists."""
+    rng = np.random.default_rng(seed)
+    folder = root / "datasets" / name
+    for sub in ("audio", "labels", "filelists"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for split, n_songs in (splits or TINY_SPLITS).items():
+        names = [f"{split}_{i}.wav" for i in range(n_songs)]
+        for file_name in names:
+            samples, lab = tiny_song(duration_s, rng)
+            sf.write(folder / "audio" / file_name, samples, SAMPLE_RATE)
+            (folder / "labels" / file_name.replace(".wav", ".lab")).write_text(lab)
+        (folder / "filelists" / split).write_text("".join(f"{n}\n" for n in names))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A tiny corpus (3 train, 2 valid, 2 test files of 6 s): ``(dataset_path, name)``."""
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    write_tiny_dataset(root)
+    return root, "tiny"

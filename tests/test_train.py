@@ -1,0 +1,135 @@
+"""svdnet.train: the recipe's pieces, and short runs on a tiny corpus."""
+
+import numpy as np
+import pytest
+import torch
+
+from svdnet import train
+from svdnet.audio import load_meanstd, log_mel, mel_filterbank
+from svdnet.dataset import load_split
+from svdnet.model import SVDNet, load_classifier
+
+
+def argv_for(tiny_dataset, out, *extra):
+    """Command line of a short CPU run: one epoch of two batches of four excerpts."""
+    dataset_path, name = tiny_dataset
+    argv = [str(out), "--dataset", name, "--dataset-path", str(dataset_path)]
+    argv += ["--epochs", "1", "--epochsize", "2", "--batchsize", "4", "--workers", "0"]
+    return argv + ["--valid-excerpts", "16", "--device", "cpu", *extra]
+
+
+def run_args(tiny_dataset, out, *extra):
+    return train.build_parser().parse_args(argv_for(tiny_dataset, out, *extra))
+
+
+def test_learning_rate_is_multiplied_by_085_after_every_epoch():
+    got = [train.epoch_lr(0.01, epoch) for epoch in range(4)]
+    np.testing.assert_allclose(got, [0.01, 0.0085, 0.007225, 0.00614125])
+
+
+def test_orthogonal_init_gives_orthonormal_weight_rows_and_zero_biases():
+    model = SVDNet()
+    train.orthogonal_init(model)
+    for op in model.weighted_ops():
+        w = op.weight.detach().reshape(op.weight.shape[0], -1)
+        w = w if w.shape[0] <= w.shape[1] else w.T  # the shorter side is orthonormal
+        torch.testing.assert_close(w @ w.T, torch.eye(len(w)), atol=1e-5, rtol=0)
+        assert not op.bias.any()
+
+
+def test_meanstd_is_the_per_band_statistics_of_the_training_frames(tiny_dataset):
+    songs = load_split(*tiny_dataset, "train", progress=False)
+    filterbank = mel_filterbank()
+    mean, std = train.compute_meanstd(songs, filterbank)
+    frames = np.concatenate([log_mel(s.spect, filterbank) for s in songs]).astype(np.float64)
+    np.testing.assert_allclose(mean, frames.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(std, frames.std(axis=0), rtol=1e-6)
+
+
+def test_training_step_with_a_nan_loss_leaves_the_model_unchanged():
+    model = SVDNet()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.95, nesterov=True)
+    inputs = torch.full((2, 1, 115, 80), float("nan"))
+    loss = train.training_step(model, optimizer, inputs, torch.ones(2))
+    assert torch.isnan(loss)
+    for a, b in zip(before, model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_batches_do_not_depend_on_the_number_of_workers(tiny_dataset):
+    songs = load_split(*tiny_dataset, "train", progress=False)
+    batches = train.EpochBatches(
+        songs, 3, 4, 0, mel_filterbank(), np.zeros(80), np.ones(80), augment=True
+    )
+    cpu = torch.device("cpu")
+    inline = list(train.batch_loader(batches, 0, cpu))
+    workers = list(train.batch_loader(batches, 2, cpu))
+    for (a, ya), (b, yb) in zip(inline, workers, strict=True):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    batches.epoch = 1
+    assert not torch.equal(next(iter(train.batch_loader(batches, 0, cpu)))[0], inline[0][0])
+
+
+def test_a_short_run_writes_meanstd_checkpoint_and_weights_that_load_back(tiny_dataset, tmp_path):
+    out = tmp_path / "model.npz"
+    model = train.train(run_args(tiny_dataset, out))
+    assert (tmp_path / "tiny_meanstd.npz").is_file()
+    assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["epoch"] == 1
+    mean, std = load_meanstd(tmp_path / "tiny_meanstd.npz")
+    assert mean.shape == std.shape == (80,)
+    loaded = load_classifier(out)
+    x = torch.randn(3, 1, 115, 80)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x), rtol=1e-5, atol=1e-6)
+
+
+def test_resuming_continues_the_epochs_and_matches_an_uninterrupted_run(tiny_dataset, tmp_path):
+    straight, resumed = tmp_path / "straight.npz", tmp_path / "resumed.npz"
+    train.train(run_args(tiny_dataset, straight, "--epochs", "2"))
+    train.train(run_args(tiny_dataset, resumed, "--epochs", "1"))
+    train.train(run_args(tiny_dataset, resumed, "--epochs", "2", "--resume"))
+    assert torch.load(resumed.with_suffix(".ckpt"), weights_only=True)["epoch"] == 2
+    with np.load(straight) as a, np.load(resumed) as b:
+        for key in a.files:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_resuming_with_other_settings_is_refused(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "model.npz"
+    train.train(run_args(tiny_dataset, out))
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv_for(tiny_dataset, out, "--epochs", "2", "--batchsize", "8", "--resume"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "batchsize: 4 there, 8 now" in err.splitlines()[-1]
+
+
+def test_a_nan_loss_exits_2_and_keeps_the_last_good_checkpoint(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "model.npz"
+    train.train(run_args(tiny_dataset, out))
+    ckpt = out.with_suffix(".ckpt")
+    good, weights = ckpt.read_bytes(), out.read_bytes()
+
+    def nan_loss(logits, targets):
+        return logits.sum() * float("nan")
+
+    monkeypatch.setattr(train.nn.functional, "binary_cross_entropy_with_logits", nan_loss)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv_for(tiny_dataset, out, "--epochs", "2", "--resume"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and "nan" in last and "epoch 2/2" in last
+    assert ckpt.read_bytes() == good and out.read_bytes() == weights
+
+
+def test_a_missing_dataset_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main([str(tmp_path / "m.npz"), "--dataset", "none", "--dataset-path", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "none" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
