@@ -1,0 +1,122 @@
+"""svdnet.evaluate: frame predictions, median filter, threshold, metrics, baseline, CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from svdnet import evaluate
+from svdnet.audio import save_meanstd
+from svdnet.dataset import excerpts
+from svdnet.model import SVDNet
+
+
+def test_silence_is_the_standardised_log_floor():
+    mean, std = np.full(80, -5.0), np.full(80, 2.0)
+    np.testing.assert_allclose(evaluate.silence_frame(mean, std), (math.log(1e-7) + 5) / 2)
+
+
+def test_padding_puts_each_frame_at_the_centre_of_its_excerpt():
+    mels = np.arange(10, dtype=np.float32)[:, None] * np.ones(80, np.float32)
+    padded = evaluate.pad_with_silence(mels, np.full(80, -1.0, np.float32))
+    windows = excerpts(padded)
+    assert len(windows) == len(mels)
+    np.testing.assert_array_equal(windows[:, 57, 0], np.arange(10))
+    assert (padded[:57] == -1).all() and (padded[-57:] == -1).all()
+
+
+def test_frame_predictions_equal_feeding_each_centred_excerpt_alone():
+    torch.manual_seed(0)
+    model = SVDNet().eval()
+    mels = np.random.default_rng(0).standard_normal((150, 80)).astype(np.float32)
+    silence = np.full(80, -3.0, np.float32)
+    got = evaluate.frame_predictions(model, mels, silence, "cpu", chunk_frames=64)
+    windows = torch.from_numpy(
+        np.ascontiguousarray(excerpts(evaluate.pad_with_silence(mels, silence)))
+    )
+    with torch.no_grad():
+        expected = model(windows[:, None]).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_median_filter_removes_a_blip_shorter_than_half_its_window():
+    predictions = np.zeros(400, np.float32)
+    predictions[100:127] = 1.0  # 27 frames: fewer than half of 56
+    predictions[250:290] = 1.0  # 40 frames: more than half
+    smoothed = evaluate.smooth(predictions)
+    assert smoothed[:200].max() == 0
+    assert (smoothed[260:280] == 1).all()
+    np.testing.assert_array_equal(evaluate.smooth(np.array([0, 0, 1, 0, 0.0]), 3), np.zeros(5))
+
+
+def test_threshold_is_the_lowest_of_best_accuracy_midway_between_predictions():
+    predictions = np.array([0.1, 0.4, 0.35, 0.8])
+    targets = np.array([0, 0, 1, 1])
+    # Accuracies for thresholds below 0.1, at 0.225, 0.375, 0.6 and above 0.8: 2, 3, 2, 3, 2.
+    assert evaluate.best_threshold(predictions, targets) == pytest.approx(0.225)
+
+
+def test_threshold_can_call_everything_one_class():
+    assert evaluate.best_threshold(np.array([0.2, 0.6]), np.array([1, 1])) == 0.2
+    assert evaluate.best_threshold(np.array([0.2, 0.6]), np.array([0, 0])) > 0.6
+
+
+def test_metrics_of_a_hand_counted_example():
+    # tp = 2, fn = 2, tn = 3, fp = 1
+    predictions = np.array([0.9, 0.8, 0.1, 0.2, 0.1, 0.2, 0.3, 0.7])
+    targets = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    metrics = evaluate.binary_metrics(predictions, targets, 0.5)
+    expected = {"accuracy": 5 / 8, "precision": 2 / 3, "recall": 1 / 2, "specificity": 3 / 4}
+    expected["f1"] = 4 / 7
+    assert metrics == pytest.approx(expected)
+
+
+def test_undefined_metrics_are_zero():
+    metrics = evaluate.binary_metrics(np.array([0.1, 0.2]), np.array([0, 0]), 0.5)
+    assert metrics == {
+        "accuracy": 1.0, "precision": 0.0, "recall": 0.0, "specificity": 1.0, "f1": 0.0
+    }  # fmt: skip
+
+
+def test_logistic_regression_learns_a_linear_rule():
+    rng = np.random.default_rng(0)
+    frames = rng.standard_normal((2000, 80)).astype(np.float32)
+    targets = (frames[:, 3] - frames[:, 7] > 0.5).astype(np.float32)
+    weights, bias = evaluate.fit_logistic_regression(frames, targets)
+    predictions = evaluate.logistic_predictions(frames, weights, bias)
+    assert np.mean((predictions >= 0.5) == targets) > 0.97
+    assert weights[3] > 1 and weights[7] < -1
+
+
+@pytest.fixture
+def classifier_files(tmp_path):
+    torch.manual_seed(0)
+    SVDNet().save_lasagne(tmp_path / "classifier.npz")
+    save_meanstd(tmp_path / "tiny_meanstd.npz", np.full(80, -4.0), np.full(80, 2.0))
+    return tmp_path / "classifier.npz"
+
+
+def test_json_line_holds_metrics_threshold_and_baseline(tiny_dataset, classifier_files, capsys):
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+    evaluate.main([*argv, "--device", "cpu", "--json"])
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    keys = {*evaluate.METRICS, "threshold"}
+    assert set(results) == keys | {"baseline"} and set(results["baseline"]) == keys
+    assert all(0 <= results[k] <= 1 for k in evaluate.METRICS)
+    # One frame's spectrum tells the tiny corpus's tone from noise.
+    assert results["baseline"]["accuracy"] > 0.9
+
+
+def test_a_missing_meanstd_exits_2_with_one_line(tiny_dataset, classifier_files, capsys):
+    (classifier_files.parent / "tiny_meanstd.npz").unlink()
+    dataset_path, name = tiny_dataset
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(
+            [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "tiny_meanstd.npz" in err and len(err.splitlines()) == 1
