@@ -1,0 +1,115 @@
+"""Mean squared error of each layer's inverter on the test split.
+
+For each of the eight layers, ``<models>/<dataset>_augment_gen_<layer>.npz`` inverts
+the test excerpts (every ``--step`` frames); the error is taken in the standardised
+log-mel space, where the inverters were trained.
+
+Example
+-------
+    python -m inverters.evaluate models/demo_augment.npz --dataset demo --json
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from inverters.model import load_inverter
+from inverters.train import inversion_mse
+from svdnet.audio import EXCERPT_FRAMES
+from svdnet.augment import excerpt_starts
+from svdnet.device import DEVICE_CHOICES, pick_device
+from svdnet.errors import InputError
+from svdnet.model import HIDDEN_LAYERS, load_classifier
+from svdnet.training import cli_main, default_meanstd, read_meanstd, standardised_split
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m inverters.evaluate",
+        description="Test-split mean squared error of the inverters of all eight layers.",
+    )
+    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
+    p.add_argument(
+        "--dataset-path", default=".", help="folder holding datasets/<dataset>/ (default: .)"
+    )
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=Path("models"),
+        help="folder of the <dataset>_augment_gen_<layer>.npz inverters (default: models)",
+    )
+    p.add_argument(
+        "--meanstd",
+        type=Path,
+        metavar="FILE",
+        help="standardisation file (default: <dataset>_meanstd.npz beside CLASSIFIER)",
+    )
+    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
+    p.add_argument(
+        "--step", type=int, default=10, help="frames between test excerpts (default: 10)"
+    )
+    p.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="cpu, cuda or auto (default: auto: cuda when available)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the results as one JSON line (default: table)"
+    )
+    return p
+
+
+def inverter_path(models, dataset, layer):
+    """Where the inverter of ``layer`` trained on ``dataset`` is expected."""
+    return Path(models) / f"{dataset}_augment_gen_{layer}.npz"
+
+
+def evaluate(args):
+    """``{layer: {"mse": ...}}`` for every layer whose inverter file exists."""
+    device = pick_device(args.device)
+    classifier = load_classifier(args.classifier, device)
+    mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
+    songs = standardised_split(
+        args.dataset_path, args.dataset, "test", mean, std, args.cache_spectra
+    )
+    mels_list = [mels for _, mels, _ in songs]
+    starts = excerpt_starts([len(m) for m in mels_list], EXCERPT_FRAMES, args.step)
+    results = {}
+    for layer in HIDDEN_LAYERS:
+        path = inverter_path(args.models, args.dataset, layer)
+        if not path.is_file():
+            logger.warning("warning: skipping %s: %s not found", layer, path)
+            continue
+        inverter = load_inverter(path, layer, device=device)
+        mse = inversion_mse(classifier, inverter, mels_list, starts, layer, device)
+        results[layer] = {"mse": mse}
+    if not results:
+        raise InputError(f"{args.models}: no {args.dataset}_augment_gen_<layer>.npz inverter found")
+    return results
+
+
+def run(args):
+    results = evaluate(args)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print("\n".join(f"{layer:6s} mse {r['mse']:.4f}" for layer, r in results.items()))
+    return results
+
+
+def main(argv=None):
+    """Command-line entry point (see ``--help``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.step < 1:
+        parser.error("--step must be positive")
+    cli_main(run, args)
+
+
+if __name__ == "__main__":
+    main()

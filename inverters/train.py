@@ -1,0 +1,332 @@
+"""Train the inverter of one SVDNet layer, as Mishra, Sturm & Dixon (2018) did.
+
+The classifier is frozen in inference mode; the inverter learns to map its layer-L
+features of an excerpt back to the standardised excerpt. Training excerpts are taken
+every 10 frames of the training files and shuffled each epoch; Adam, learning rate
+1e-3, batches of 32; the loss is the mean squared error in the standardised mel space
+plus 1e-4 times the sum of squared weights. An optional feature-space loss compares
+the classifier's features of the inversion and of the input at another layer.
+
+Example
+-------
+    python -m inverters.train models/demo_augment.npz models/demo_augment_gen_fc8.npz \\
+        --layer fc8 --dataset demo
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inverters.architectures import CONV_INVERTERS
+from inverters.model import Inverter
+from svdnet.audio import EXCERPT_FRAMES, N_MELS
+from svdnet.augment import excerpt_starts
+from svdnet.device import DEVICE_CHOICES, pick_device
+from svdnet.model import HIDDEN_LAYERS, LAYERS, load_classifier
+from svdnet.training import (
+    checkpoint_path,
+    cli_main,
+    default_meanstd,
+    excerpt_batches,
+    finite_step,
+    load_checkpoint,
+    read_meanstd,
+    restore_rng_states,
+    rng_states,
+    run_epoch,
+    save_checkpoint,
+    standardised_split,
+    stop_on_divergence,
+)
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_DECAY = 1e-4
+SCHEDULES = {
+    0: "constant",
+    1: "x0.1 after every epoch",
+    2: "x0.5 from epochs 15 and 22 on (counted from 0)",
+    3: "x0.5 after an epoch whose training loss, rounded to two decimals, did not fall",
+}
+HALVING_EPOCHS = (15, 22)
+# Settings a resumed run must share with the checkpoint it continues.
+RESUME_KEYS = (
+    "dataset", "layer", "n_conv_layers", "n_conv_filters", "batchsize", "lr", "lr_schedule",
+    "step", "max_excerpts", "featloss_layer", "featloss_weight", "seed",
+)  # fmt: skip
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m inverters.train",
+        description="Train the inverter of one SVDNet layer and write it in the original "
+        "Lasagne format.",
+    )
+    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+    p.add_argument("out", type=Path, help="inverter file to write (.npz); OUT.ckpt beside it")
+    p.add_argument("--layer", required=True, choices=HIDDEN_LAYERS, help="layer to invert")
+    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
+    p.add_argument(
+        "--dataset-path", default=".", help="folder holding datasets/<dataset>/ (default: .)"
+    )
+    p.add_argument(
+        "--meanstd",
+        type=Path,
+        metavar="FILE",
+        help="standardisation file (default: <dataset>_meanstd.npz beside CLASSIFIER)",
+    )
+    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
+    p.add_argument(
+        "--n_conv_layers",
+        type=int,
+        help="conv layers of a conv/pool inverter (default: the published architecture)",
+    )
+    p.add_argument(
+        "--n_conv_filters",
+        type=int,
+        help="filters per conv layer of a conv/pool inverter (default: the published one)",
+    )
+    p.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
+    p.add_argument("--batchsize", type=int, default=32, help="excerpts per batch (default: 32)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument(
+        "--lr-schedule",
+        type=int,
+        choices=sorted(SCHEDULES),
+        default=0,
+        help="; ".join(f"{k}: {v}" for k, v in SCHEDULES.items()) + " (default: 0)",
+    )
+    p.add_argument(
+        "--step", type=int, default=10, help="frames between training excerpts (default: 10)"
+    )
+    p.add_argument(
+        "--valid-step",
+        type=int,
+        default=50,
+        help="frames between validation excerpts; larger than --step to keep the "
+        "per-epoch validation quick (default: 50)",
+    )
+    p.add_argument(
+        "--max-excerpts",
+        type=int,
+        help="train on a random subset of this many excerpts per epoch (default: all)",
+    )
+    p.add_argument(
+        "--featloss-layer",
+        choices=LAYERS,
+        help="classifier layer compared by the feature-space loss (default: none)",
+    )
+    p.add_argument(
+        "--featloss-weight",
+        type=float,
+        default=0.0,
+        help="weight of the feature-space loss (default: 0, off)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="cpu, cuda or auto (default: auto: cuda when available)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
+    )
+    return p
+
+
+def check_args(parser, args):
+    """Reject option combinations the recipe cannot run (argparse-style exit 2)."""
+    if args.layer not in CONV_INVERTERS and (args.n_conv_layers or args.n_conv_filters):
+        parser.error(f"--n_conv_layers/--n_conv_filters do not apply to {args.layer}")
+    if args.featloss_weight and not args.featloss_layer:
+        parser.error("--featloss-weight needs --featloss-layer")
+    for name in ("epochs", "batchsize", "step", "valid_step", "max_excerpts"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "epochs" else 1):
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+
+
+def weight_penalty(inverter):
+    """Sum of the squared weights of every weighted layer (not biases, not batch norm)."""
+    return sum(block.op.weight.square().sum() for block in inverter.weighted_blocks())
+
+
+def next_lr(schedule, lr, epoch, losses):
+    """The learning rate after epoch ``epoch`` (from 0), given the training losses so far.
+
+    Parameters
+    ----------
+    schedule : int
+        0, 1, 2 or 3 (see :data:`SCHEDULES`).
+    lr : float
+        The learning rate of epoch ``epoch``.
+    losses : sequence of float
+        Mean training loss of epochs ``0 .. epoch``.
+    """
+    if schedule == 1:
+        return lr * 0.1
+    if schedule == 2 and epoch + 1 in HALVING_EPOCHS:
+        return lr * 0.5
+    if schedule == 3 and epoch > 0 and round(losses[epoch], 2) >= round(losses[epoch - 1], 2):
+        return lr * 0.5
+    return lr
+
+
+def inversion_loss(classifier, inverter, inputs, layer, featloss_layer=None, featloss_weight=0):
+    """Training loss of a batch, and its terms.
+
+    Parameters
+    ----------
+    inputs : torch.Tensor, shape (batch, 1, 115, 80), standardised excerpts
+    featloss_layer : str, optional
+        With a nonzero ``featloss_weight``, adds that weight times the MSE between the
+        classifier's features of the inversion and of the input at this layer. Unlike
+        the original code, the gradient of this term flows through the frozen
+        classifier into the inverter.
+
+    Returns
+    -------
+    loss : torch.Tensor, 0-d
+    terms : dict of 0-d tensors
+        ``mse``, ``weight_decay`` (already weighted) and, if used, ``featloss``
+        (unweighted).
+    """
+    wanted = {layer} | ({featloss_layer} if featloss_weight else set())
+    with torch.no_grad():
+        features = classifier.features(inputs, wanted)
+    inversion = inverter(features[layer])
+    terms = {
+        "mse": torch.nn.functional.mse_loss(inversion, inputs[:, 0]),
+        "weight_decay": WEIGHT_DECAY * weight_penalty(inverter),
+    }
+    loss = terms["mse"] + terms["weight_decay"]
+    if featloss_weight:
+        of_inversion = classifier.features(inversion[:, None], [featloss_layer])[featloss_layer]
+        terms["featloss"] = torch.nn.functional.mse_loss(of_inversion, features[featloss_layer])
+        loss = loss + featloss_weight * terms["featloss"]
+    return loss, terms
+
+
+def epoch_order(n_excerpts, epoch, seed, max_excerpts=None):
+    """Shuffled excerpt indices of one epoch, seeded by (seed, epoch), at most ``max_excerpts``."""
+    order = np.random.default_rng([seed, epoch]).permutation(n_excerpts)
+    return order[:max_excerpts]
+
+
+def inversion_mse(classifier, inverter, mels_list, starts, layer, device, batchsize=64):
+    """Mean squared error between excerpts and their inversions (modules as they are set).
+
+    Parameters
+    ----------
+    mels_list : list of np.ndarray, shape (n_frames_i, 80), standardised
+    starts : np.ndarray, shape (n, 2)
+        ``(song index, start frame)`` of each excerpt.
+    """
+    total = 0.0
+    n_batches = -(-len(starts) // batchsize)
+    batches = excerpt_batches(mels_list, starts, batchsize)
+    with torch.no_grad():
+        for batch in tqdm(batches, total=n_batches, desc=f"{layer} mse", leave=False):
+            inputs = torch.from_numpy(batch)[:, None].to(device)
+            inversion = inverter(classifier.features(inputs, [layer])[layer])
+            total += float(torch.nn.functional.mse_loss(inversion, inputs[:, 0], reduction="sum"))
+    return total / (len(starts) * EXCERPT_FRAMES * N_MELS)
+
+
+def train(args):
+    """Train as ``args`` say; returns the trained inverter (also written to ``args.out``)."""
+    device = pick_device(args.device)
+    config = {k: getattr(args, k) for k in RESUME_KEYS}
+    ckpt = checkpoint_path(args.out)
+    state = load_checkpoint(ckpt, config) if args.resume else None
+    if state is None and ckpt.exists():
+        logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
+
+    classifier = load_classifier(args.classifier, device)
+    mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
+    splits = {
+        split: [
+            mels
+            for _, mels, _ in standardised_split(
+                args.dataset_path, args.dataset, split, mean, std, args.cache_spectra
+            )
+        ]
+        for split in ("train", "valid")
+    }
+    starts = excerpt_starts([len(m) for m in splits["train"]], EXCERPT_FRAMES, args.step)
+    valid_starts = excerpt_starts(
+        [len(m) for m in splits["valid"]], EXCERPT_FRAMES, args.valid_step
+    )
+
+    torch.manual_seed(args.seed)
+    inverter = Inverter(args.layer, args.n_conv_layers, args.n_conv_filters).to(device).train()
+    optimizer = torch.optim.Adam(inverter.parameters(), lr=args.lr)
+    start_epoch, lr, losses = 0, args.lr, []
+    if state is not None:
+        inverter.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_states(state["rng"])
+        start_epoch, lr, losses = state["epoch"], state["lr"], state["losses"]
+        logger.info("resuming %s after epoch %d", ckpt, start_epoch)
+
+    def step(batch):
+        optimizer.zero_grad(set_to_none=True)
+        inputs = torch.from_numpy(batch)[:, None].to(device)
+        loss, _ = inversion_loss(
+            classifier, inverter, inputs, args.layer, args.featloss_layer, args.featloss_weight
+        )
+        return finite_step(loss, optimizer)
+
+    for epoch in range(start_epoch, args.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        order = starts[epoch_order(len(starts), epoch, args.seed, args.max_excerpts)]
+        with stop_on_divergence(ckpt):
+            loss = run_epoch(
+                excerpt_batches(splits["train"], order, args.batchsize),
+                step,
+                -(-len(order) // args.batchsize),
+                desc=f"{args.layer} epoch {epoch + 1}/{args.epochs}",
+            )
+        losses.append(loss)
+        valid_mse = inversion_mse(
+            classifier, inverter.eval(), splits["valid"], valid_starts, args.layer, device
+        )
+        inverter.train()
+        tqdm.write(
+            f"{args.layer} epoch {epoch + 1}/{args.epochs}: lr {lr:.2e}, train loss "
+            f"{loss:.4f}, valid mse {valid_mse:.4f}"
+        )
+        lr = next_lr(args.lr_schedule, lr, epoch, losses)
+        save_checkpoint(
+            ckpt,
+            {
+                "model": inverter.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "lr": lr,
+                "losses": losses,
+                "rng": rng_states(),
+                "config": config,
+            },
+        )
+    inverter.save_lasagne(args.out)
+    logger.info("wrote %s", args.out)
+    return inverter
+
+
+def main(argv=None):
+    """Command-line entry point (see ``--help``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    cli_main(train, args)
+
+
+if __name__ == "__main__":
+    main()

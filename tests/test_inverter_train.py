@@ -1,0 +1,182 @@
+"""inverters.train and inverters.evaluate: the recipe's pieces and short CPU runs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from inverters import evaluate as inverter_evaluate
+from inverters import train
+from inverters.model import Inverter, load_inverter
+from svdnet.audio import save_meanstd
+from svdnet.model import SVDNet
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    torch.manual_seed(0)
+    return SVDNet().eval().requires_grad_(False)
+
+
+@pytest.fixture
+def classifier_file(tmp_path, classifier):
+    classifier.save_lasagne(tmp_path / "classifier.npz")
+    save_meanstd(tmp_path / "tiny_meanstd.npz", np.full(80, -4.0), np.full(80, 2.0))
+    return tmp_path / "classifier.npz"
+
+
+def argv_for(tiny_dataset, classifier_file, out, layer, *extra):
+    """A short CPU run: one epoch of two batches of four excerpts."""
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_file), str(out), "--layer", layer, "--dataset", name]
+    argv += ["--dataset-path", str(dataset_path), "--epochs", "1", "--batchsize", "4"]
+    return argv + ["--max-excerpts", "8", "--valid-step", "100", "--device", "cpu", *extra]
+
+
+def run_args(*args):
+    return train.build_parser().parse_args(argv_for(*args))
+
+
+def test_weight_penalty_sums_the_squared_weights_of_every_weighted_layer_only():
+    inverter = Inverter("conv1")
+    expected = sum(
+        float((p.detach().double() ** 2).sum())
+        for name, p in inverter.named_parameters()
+        if name.endswith("op.weight")
+    )
+    assert train.weight_penalty(inverter).item() == pytest.approx(expected, rel=1e-5)
+    # Batch-norm parameters do not count.
+    for block in inverter.weighted_blocks():
+        block.bn.gamma.data.fill_(5.0)
+    assert train.weight_penalty(inverter).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_loss_is_the_mse_plus_1e_4_times_the_weight_penalty(classifier):
+    torch.manual_seed(1)
+    inverter = Inverter("fc8").train()
+    inputs = torch.randn(4, 1, 115, 80)
+    loss, terms = train.inversion_loss(classifier, inverter, inputs, "fc8")
+    with torch.no_grad():
+        inversion = inverter(classifier.features(inputs, ["fc8"])["fc8"])
+    mse = float(((inversion - inputs[:, 0]) ** 2).mean())
+    assert terms["mse"].item() == pytest.approx(mse, rel=1e-5)
+    assert loss.item() == pytest.approx(
+        mse + 1e-4 * train.weight_penalty(inverter).item(), rel=1e-5
+    )
+    assert "featloss" not in terms
+
+
+def lr_sequence(schedule, losses, lr=1e-3):
+    """Learning rate of each epoch, given each epoch's training loss."""
+    lrs = []
+    for epoch in range(len(losses)):
+        lrs.append(lr)
+        lr = train.next_lr(schedule, lr, epoch, losses[: epoch + 1])
+    return lrs
+
+
+def test_schedule_0_keeps_the_learning_rate():
+    assert lr_sequence(0, [1.0, 0.5, 0.5, 0.7]) == [1e-3] * 4
+
+
+def test_schedule_1_divides_by_ten_after_every_epoch():
+    np.testing.assert_allclose(lr_sequence(1, [1.0] * 4), [1e-3, 1e-4, 1e-5, 1e-6])
+
+
+def test_schedule_2_halves_from_epochs_15_and_22_on():
+    expected = [1e-3] * 15 + [5e-4] * 7 + [2.5e-4] * 8
+    np.testing.assert_allclose(lr_sequence(2, [1.0] * 30), expected)
+
+
+def test_schedule_3_halves_when_the_loss_rounded_to_two_decimals_does_not_fall():
+    losses = [1.0, 0.9, 0.904, 0.85, 0.851, 0.70]  # rounded: 1.0 .9 .9 .85 .85 .7
+    np.testing.assert_allclose(lr_sequence(3, losses), [1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
+
+
+def test_featloss_gradient_reaches_the_inverter(classifier):
+    torch.manual_seed(2)
+    inverter = Inverter("fc8").train()
+    inputs = torch.randn(4, 1, 115, 80)
+    _, terms = train.inversion_loss(classifier, inverter, inputs, "fc8", "conv2", 1.0)
+    terms["featloss"].backward()
+    first_weight = inverter.weighted_blocks()[0].op.weight
+    assert first_weight.grad is not None and first_weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in classifier.parameters())
+
+
+def test_epoch_order_is_a_seeded_shuffle_capped_at_max_excerpts():
+    a, b = train.epoch_order(100, 3, 0), train.epoch_order(100, 3, 0)
+    np.testing.assert_array_equal(a, b)
+    assert sorted(a) == list(range(100))
+    assert not np.array_equal(a, train.epoch_order(100, 4, 0))
+    np.testing.assert_array_equal(train.epoch_order(100, 3, 0, max_excerpts=10), a[:10])
+
+
+def test_a_short_run_exports_an_inverter_that_loads_back_identical(
+    tiny_dataset, classifier_file, tmp_path
+):
+    out = tmp_path / "gen_fc8.npz"
+    inverter = train.train(run_args(tiny_dataset, classifier_file, out, "fc8")).eval()
+    loaded = load_inverter(out, "fc8")
+    features = torch.randn(3, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(features), inverter(features), rtol=1e-5, atol=1e-6)
+    assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["epoch"] == 1
+
+
+def test_resuming_matches_an_uninterrupted_run(tiny_dataset, classifier_file, tmp_path):
+    straight, resumed = tmp_path / "straight.npz", tmp_path / "resumed.npz"
+    common = (tiny_dataset, classifier_file)
+    train.train(run_args(*common, straight, "conv1", "--epochs", "2", "--lr-schedule", "1"))
+    train.train(run_args(*common, resumed, "conv1", "--epochs", "1", "--lr-schedule", "1"))
+    train.train(
+        run_args(*common, resumed, "conv1", "--epochs", "2", "--lr-schedule", "1", "--resume")
+    )
+    state = torch.load(resumed.with_suffix(".ckpt"), weights_only=True)
+    assert state["epoch"] == 2 and state["lr"] == pytest.approx(1e-5)
+    with np.load(straight) as a, np.load(resumed) as b:
+        for key in a.files:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_nan_loss_exits_2_and_keeps_the_last_good_checkpoint(
+    tiny_dataset, classifier_file, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "gen_conv1.npz"
+    train.train(run_args(tiny_dataset, classifier_file, out, "conv1"))
+    ckpt = out.with_suffix(".ckpt")
+    good = ckpt.read_bytes()
+    monkeypatch.setattr(train, "weight_penalty", lambda inverter: torch.tensor(float("nan")))
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(
+            argv_for(tiny_dataset, classifier_file, out, "conv1", "--epochs", "2", "--resume")
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and "nan" in last and str(ckpt) in last
+    assert ckpt.read_bytes() == good
+
+
+def test_featloss_weight_without_a_layer_is_a_usage_error(tiny_dataset, classifier_file, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv_for(tiny_dataset, classifier_file, tmp_path / "x.npz", "fc8",
+                            "--featloss-weight", "0.1"))  # fmt: skip
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_evaluate_reports_the_mse_of_each_inverter_found(
+    tiny_dataset, classifier_file, tmp_path, capsys, caplog
+):
+    models = tmp_path / "models"
+    for layer in ("fc8", "conv1"):
+        Inverter(layer).eval().save_lasagne(models / f"tiny_augment_gen_{layer}.npz")
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_file), "--dataset", name, "--dataset-path", str(dataset_path)]
+    inverter_evaluate.main([*argv, "--models", str(models), "--step", "50", "--json"])
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(results) == {"fc8", "conv1"}
+    assert all(r["mse"] > 0 for r in results.values())
+    assert "skipping conv5" in caplog.text
