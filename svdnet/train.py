@@ -110,6 +110,12 @@ def build_parser():
         "(default: min(4, number of CPUs))",
     )
     p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast: about twice as fast on CPUs with AVX512-BF16 or AMX and on "
+        "recent GPUs; weights stay float32 (default: float32 throughout)",
+    )
+    p.add_argument(
         "--valid-excerpts",
         type=int,
         default=1000,
@@ -201,12 +207,18 @@ def to_device(inputs, device):
     return inputs.to(device, non_blocking=True, memory_format=torch.channels_last)
 
 
-def training_step(model, optimizer, inputs, targets):
-    """One update on a batch; returns the loss (no update if it is NaN or infinite)."""
+def training_step(model, optimizer, inputs, targets, bf16=False):
+    """One update on a batch; returns the loss (no update if it is NaN or infinite).
+
+    With ``bf16`` the network runs under bfloat16 autocast (weights and loss stay
+    float32), which CPUs with AVX512-BF16 or AMX and recent GPUs run much faster.
+    """
     low, high = TARGETS
     optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model.logits(inputs)
     loss = nn.functional.binary_cross_entropy_with_logits(
-        model.logits(inputs), low + (high - low) * targets
+        logits.float(), low + (high - low) * targets
     )
     return finite_step(loss, optimizer)
 
@@ -279,7 +291,7 @@ def train(args):
             loss = run_epoch(
                 batch_loader(batches, args.workers, device),
                 lambda batch: training_step(
-                    model, optimizer, to_device(batch[0], device), batch[1].to(device)
+                    model, optimizer, to_device(batch[0], device), batch[1].to(device), args.bf16
                 ),
                 args.epochsize,
                 desc=f"epoch {epoch + 1}/{args.epochs}",

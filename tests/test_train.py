@@ -133,3 +133,15 @@ def test_a_missing_dataset_exits_2_with_one_line_and_writes_nothing(tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "none" in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bf16_autocast_step_updates_the_float32_weights():
+    torch.manual_seed(0)
+    model = train.prepare_model(SVDNet(), torch.device("cpu")).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.95, nesterov=True)
+    before = model.stages["conv1"][0].weight.detach().clone()
+    inputs = train.to_device(torch.randn(2, 1, 115, 80), torch.device("cpu"))
+    loss = train.training_step(model, optimizer, inputs, torch.ones(2), bf16=True)
+    assert torch.isfinite(loss)
+    weight = model.stages["conv1"][0].weight
+    assert weight.dtype == torch.float32 and not torch.equal(weight, before)

@@ -1,0 +1,163 @@
+"""SVDNet training throughput with augmentation, against a plain fp32 training step.
+
+The plain step is the textbook loop: the network in PyTorch's default layout, one
+fixed random batch, no data preparation. The measured training path is the one
+``svdnet.train`` runs: batches augmented by the batch loader (``--workers``
+processes), the network in channels-last layout; once in float32 and once under
+bfloat16 autocast (``svdnet.train --bf16``). Medians over alternating rounds, so a
+change in the machine's load hits every measurement alike. Synthetic spectrograms stand in for
+a corpus, so nothing needs to be downloaded.
+
+Example
+-------
+    python benchmarks/bench_training.py --batches 10 --json
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from svdnet import train  # noqa: E402
+from svdnet.audio import N_BINS_USED, mel_filterbank  # noqa: E402
+from svdnet.dataset import Song  # noqa: E402
+from svdnet.device import DEVICE_CHOICES, pick_device  # noqa: E402
+from svdnet.model import SVDNet  # noqa: E402
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="(default: cpu)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    p.add_argument("--batchsize", type=int, default=32, help="(default: 32)")
+    p.add_argument("--batches", type=int, default=10, help="timed batches (default: 10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches first (default: 3)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="batch-preparing processes, as svdnet.train's --workers (default: min(4, CPUs))",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=3, help="alternating rounds of each measurement (default: 3)"
+    )
+    p.add_argument(
+        "--no-bf16", dest="bf16", action="store_false", help="skip the bfloat16 autocast run"
+    )
+    p.add_argument("--json", action="store_true", help="end with one JSON line")
+    return p
+
+
+def synthetic_songs(n_songs=8, n_frames=3000, seed=0):
+    """Random magnitude spectrograms with random frame labels."""
+    rng = np.random.default_rng(seed)
+    return [
+        Song(
+            f"synthetic{i}",
+            rng.exponential(size=(n_frames, N_BINS_USED)).astype(np.float32),
+            (rng.random(n_frames) > 0.5).astype(np.float32),
+        )
+        for i in range(n_songs)
+    ]
+
+
+def optimizer_for(model):
+    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.95, nesterov=True)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_plain_step(device, batchsize, n_batches, n_warmup):
+    """Seconds per batch of the textbook fp32 step on one fixed random batch."""
+    torch.manual_seed(0)
+    model = SVDNet().to(device).train()
+    optimizer = optimizer_for(model)
+    inputs = torch.randn(batchsize, 1, 115, 80, device=device)
+    targets = (torch.rand(batchsize, device=device) > 0.5).float()
+    times = []
+    for _ in range(n_warmup + n_batches):
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model.logits(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times[n_warmup:]
+
+
+def time_training(device, batchsize, n_batches, n_warmup, workers, bf16=False):
+    """Seconds per batch of svdnet.train's loop, augmentation included."""
+    torch.manual_seed(0)
+    model = train.prepare_model(SVDNet(), device).train()
+    optimizer = optimizer_for(model)
+    batches = train.EpochBatches(
+        synthetic_songs(), n_warmup + n_batches, batchsize, 0, mel_filterbank(),
+        np.zeros(80), np.ones(80), True,
+    )  # fmt: skip
+    times, start = [], time.perf_counter()
+    for inputs, targets in train.batch_loader(batches, workers, device):
+        inputs, targets = train.to_device(inputs, device), targets.to(device)
+        train.training_step(model, optimizer, inputs, targets, bf16)
+        sync(device)
+        times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+    return times[n_warmup:]
+
+
+def time_augmentation(batchsize, n_batches):
+    """Seconds per batch of preparing augmented batches alone, in this process."""
+    batches = train.EpochBatches(
+        synthetic_songs(), n_batches, batchsize, 0, mel_filterbank(), np.zeros(80), np.ones(80),
+        True,
+    )  # fmt: skip
+    start = time.perf_counter()
+    for i in range(n_batches):
+        batches[i]
+    return (time.perf_counter() - start) / n_batches
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    device = pick_device(args.device)
+    torch.set_num_threads(args.threads)
+    measure = (args.batchsize, args.batches, args.warmup)
+    times = {"plain_step": [], "train": [], "train_bf16": []}
+    for _ in range(args.repeats):
+        times["plain_step"] += time_plain_step(device, *measure)
+        times["train"] += time_training(device, *measure, args.workers)
+        if args.bf16:
+            times["train_bf16"] += time_training(device, *measure, args.workers, bf16=True)
+    results = {
+        "device": str(device),
+        "threads": args.threads,
+        "workers": args.workers,
+        "batchsize": args.batchsize,
+        "augment_s_per_batch": time_augmentation(args.batchsize, args.batches),
+    }
+    for name, seconds in times.items():
+        if seconds:
+            results[f"{name}_s_per_batch"] = float(np.median(seconds))
+            results[f"{name}_excerpts_per_s"] = args.batchsize / float(np.median(seconds))
+    plain = results["plain_step_excerpts_per_s"]
+    results["speedup"] = results["train_excerpts_per_s"] / plain
+    if args.bf16:
+        results["speedup_bf16"] = results["train_bf16_excerpts_per_s"] / plain
+    for key, value in results.items():
+        print(f"{key:28s} {value:.4g}" if isinstance(value, float) else f"{key:28s} {value}")
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
