@@ -30,6 +30,7 @@ from svdnet.audio import N_BINS_USED, mel_filterbank  # noqa: E402
 from svdnet.dataset import Song  # noqa: E402
 from svdnet.device import DEVICE_CHOICES, pick_device  # noqa: E402
 from svdnet.model import SVDNet  # noqa: E402
+from svdnet.training import on_device  # noqa: E402
 
 
 def build_parser():
@@ -99,7 +100,7 @@ def time_plain_step(device, batchsize, n_batches, n_warmup):
 def time_training(device, batchsize, n_batches, n_warmup, workers, bf16=False):
     """Seconds per batch of svdnet.train's loop, augmentation included."""
     torch.manual_seed(0)
-    model = train.prepare_model(SVDNet(), device).train()
+    model = on_device(SVDNet(), device).train()
     optimizer = optimizer_for(model)
     batches = train.EpochBatches(
         synthetic_songs(), n_warmup + n_batches, batchsize, 0, mel_filterbank(),
@@ -107,7 +108,7 @@ def time_training(device, batchsize, n_batches, n_warmup, workers, bf16=False):
     )  # fmt: skip
     times, start = [], time.perf_counter()
     for inputs, targets in train.batch_loader(batches, workers, device):
-        inputs, targets = train.to_device(inputs, device), targets.to(device)
+        inputs, targets = on_device(inputs, device), targets.to(device)
         train.training_step(model, optimizer, inputs, targets, bf16)
         sync(device)
         times.append(time.perf_counter() - start)

@@ -34,6 +34,7 @@ from svdnet.training import (
     excerpt_batches,
     finite_step,
     load_checkpoint,
+    on_device,
     read_meanstd,
     restore_rng_states,
     rng_states,
@@ -232,7 +233,7 @@ def inversion_mse(classifier, inverter, mels_list, starts, layer, device, batchs
     batches = excerpt_batches(mels_list, starts, batchsize)
     with torch.no_grad():
         for batch in tqdm(batches, total=n_batches, desc=f"{layer} mse", leave=False):
-            inputs = torch.from_numpy(batch)[:, None].to(device)
+            inputs = on_device(torch.from_numpy(batch)[:, None], device)
             inversion = inverter(classifier.features(inputs, [layer])[layer])
             total += float(torch.nn.functional.mse_loss(inversion, inputs[:, 0], reduction="sum"))
     return total / (len(starts) * EXCERPT_FRAMES * N_MELS)
@@ -247,7 +248,7 @@ def train(args):
     if state is None and ckpt.exists():
         logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
 
-    classifier = load_classifier(args.classifier, device)
+    classifier = on_device(load_classifier(args.classifier, device), device)
     mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
     splits = {
         split: [
@@ -264,7 +265,8 @@ def train(args):
     )
 
     torch.manual_seed(args.seed)
-    inverter = Inverter(args.layer, args.n_conv_layers, args.n_conv_filters).to(device).train()
+    inverter = Inverter(args.layer, args.n_conv_layers, args.n_conv_filters)
+    inverter = on_device(inverter, device).train()
     optimizer = torch.optim.Adam(inverter.parameters(), lr=args.lr)
     start_epoch, lr, losses = 0, args.lr, []
     if state is not None:
@@ -276,7 +278,7 @@ def train(args):
 
     def step(batch):
         optimizer.zero_grad(set_to_none=True)
-        inputs = torch.from_numpy(batch)[:, None].to(device)
+        inputs = on_device(torch.from_numpy(batch)[:, None], device)
         loss, _ = inversion_loss(
             classifier, inverter, inputs, args.layer, args.featloss_layer, args.featloss_weight
         )

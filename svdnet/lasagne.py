@@ -57,18 +57,19 @@ class LasagneBatchNorm(nn.Module):
 
     def forward(self, x):
         if self.training:
-            axes = [0] + list(range(2, x.dim()))
-            batch_mean = x.mean(dim=axes)
-            batch_var = x.var(dim=axes, unbiased=False)
-            batch_inv_std = torch.rsqrt(batch_var + BN_EPSILON)
+            # The same maths as below with the batch statistics, in PyTorch's fused
+            # kernels (a fraction of the passes over x); Lasagne's running averages of
+            # mean and inv_std are kept here.
             with torch.no_grad():
-                self.mean.lerp_(batch_mean.detach(), BN_ALPHA)
-                self.inv_std.lerp_(batch_inv_std.detach(), BN_ALPHA)
-            mean, inv_std = batch_mean, batch_inv_std
-        else:
-            mean, inv_std = self.mean, self.inv_std
-        scale = self._expand(self.gamma * inv_std, x)
-        return (x - self._expand(mean, x)) * scale + self._expand(self.beta, x)
+                axes = [0, *range(2, x.dim())]
+                batch_var, batch_mean = torch.var_mean(x, dim=axes, unbiased=False)
+                self.mean.lerp_(batch_mean, BN_ALPHA)
+                self.inv_std.lerp_(torch.rsqrt(batch_var + BN_EPSILON), BN_ALPHA)
+            return nn.functional.batch_norm(
+                x, None, None, self.gamma, self.beta, training=True, eps=BN_EPSILON
+            )
+        scale = self._expand(self.gamma * self.inv_std, x)
+        return (x - self._expand(self.mean, x)) * scale + self._expand(self.beta, x)
 
     def to_lasagne(self):
         return [t.detach().cpu().numpy() for t in (self.beta, self.gamma, self.mean, self.inv_std)]

@@ -39,6 +39,7 @@ from svdnet.training import (
     excerpt_batches,
     finite_step,
     load_checkpoint,
+    on_device,
     restore_rng_states,
     rng_states,
     run_epoch,
@@ -197,16 +198,6 @@ def batch_loader(batches, workers, device):
     )
 
 
-def prepare_model(model, device):
-    """Move to ``device`` in channels-last layout, which oneDNN and cuDNN run faster."""
-    return model.to(device, memory_format=torch.channels_last)
-
-
-def to_device(inputs, device):
-    """A batch of (batch, 1, 115, 80) inputs on ``device``, channels-last like the model."""
-    return inputs.to(device, non_blocking=True, memory_format=torch.channels_last)
-
-
 def training_step(model, optimizer, inputs, targets, bf16=False):
     """One update on a batch; returns the loss (no update if it is NaN or infinite).
 
@@ -240,7 +231,7 @@ def classification_error(model, inputs, targets, device, batchsize=128):
         logits = torch.cat(
             [
                 model.logits(
-                    to_device(torch.from_numpy(inputs[i : i + batchsize])[:, None], device)
+                    on_device(torch.from_numpy(inputs[i : i + batchsize])[:, None], device)
                 )
                 for i in range(0, len(inputs), batchsize)
             ]
@@ -272,7 +263,7 @@ def train(args):
     torch.manual_seed(args.seed)
     model = SVDNet()
     orthogonal_init(model)
-    model = prepare_model(model, device).train()
+    model = on_device(model, device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=MOMENTUM, nesterov=True)
     start_epoch = 0
     if state is not None:
@@ -291,7 +282,7 @@ def train(args):
             loss = run_epoch(
                 batch_loader(batches, args.workers, device),
                 lambda batch: training_step(
-                    model, optimizer, to_device(batch[0], device), batch[1].to(device), args.bf16
+                    model, optimizer, on_device(batch[0], device), batch[1].to(device), args.bf16
                 ),
                 args.epochsize,
                 desc=f"epoch {epoch + 1}/{args.epochs}",

@@ -151,6 +151,14 @@ def finite_step(loss, optimizer):
     return loss_value
 
 
+def on_device(obj, device):
+    """A module or (batch, channels, rows, cols) tensor on ``device``, channels-last.
+
+    oneDNN (CPU) and cuDNN run these networks' convolutions faster in that layout.
+    """
+    return obj.to(device, memory_format=torch.channels_last, non_blocking=True)
+
+
 def standardised_split(dataset_path, name, split, mean, std, cache_dir=None):
     """Standardised log-mel spectrograms and frame targets of every file of a split.
 

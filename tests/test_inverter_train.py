@@ -118,10 +118,11 @@ def test_a_short_run_exports_an_inverter_that_loads_back_identical(
 ):
     out = tmp_path / "gen_fc8.npz"
     inverter = train.train(run_args(tiny_dataset, classifier_file, out, "fc8")).eval()
+    inverter = inverter.to(memory_format=torch.contiguous_format)  # trained channels-last
     loaded = load_inverter(out, "fc8")
     features = torch.randn(3, 64)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(features), inverter(features), rtol=1e-5, atol=1e-6)
+        assert torch.equal(loaded(features), inverter(features))
     assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["epoch"] == 1
 
 
@@ -180,3 +181,27 @@ def test_evaluate_reports_the_mse_of_each_inverter_found(
     assert set(results) == {"fc8", "conv1"}
     assert all(r["mse"] > 0 for r in results.values())
     assert "skipping conv5" in caplog.text
+
+
+def test_batch_norm_in_training_mode_follows_lasagne():
+    """Batch statistics (biased variance, epsilon 1e-4); running mean and inv_std move by 0.1."""
+    from svdnet.lasagne import LasagneBatchNorm
+
+    torch.manual_seed(3)
+    bn = LasagneBatchNorm(3).train()
+    with torch.no_grad():
+        bn.gamma.uniform_(0.5, 2)
+        bn.beta.normal_()
+    x = (torch.randn(4, 3, 5, 6) * 3 + 1).requires_grad_()
+    y = bn(x)
+    x64 = x.detach().double()
+    mean = x64.mean(dim=(0, 2, 3))
+    inv_std = 1 / torch.sqrt(x64.var(dim=(0, 2, 3), unbiased=False) + 1e-4)
+    expected = (x64 - mean[:, None, None]) * (bn.gamma.detach().double() * inv_std)[:, None, None]
+    expected = expected + bn.beta.detach().double()[:, None, None]
+    torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(bn.mean.double(), 0.1 * mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(bn.inv_std.double(), 0.9 + 0.1 * inv_std, rtol=1e-5, atol=1e-6)
+    # Gradients flow through the batch statistics, as in Lasagne.
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, torch.zeros_like(grad), rtol=0, atol=1e-5)
