@@ -21,7 +21,13 @@ from svdnet.augment import excerpt_starts
 from svdnet.device import DEVICE_CHOICES, pick_device
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
-from svdnet.training import cli_main, default_meanstd, read_meanstd, standardised_split
+from svdnet.training import (
+    check_minimums,
+    cli_main,
+    default_meanstd,
+    read_meanstd,
+    standardised_split,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +112,7 @@ def main(argv=None):
     """Command-line entry point (see ``--help``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.step < 1:
-        parser.error("--step must be positive")
+    check_minimums(parser, args, {"step": 1})
     cli_main(run, args)
 
 

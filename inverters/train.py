@@ -28,6 +28,7 @@ from svdnet.augment import excerpt_starts
 from svdnet.device import DEVICE_CHOICES, pick_device
 from svdnet.model import HIDDEN_LAYERS, LAYERS, load_classifier
 from svdnet.training import (
+    check_minimums,
     checkpoint_path,
     cli_main,
     default_meanstd,
@@ -146,10 +147,9 @@ def check_args(parser, args):
         parser.error(f"--n_conv_layers/--n_conv_filters do not apply to {args.layer}")
     if args.featloss_weight and not args.featloss_layer:
         parser.error("--featloss-weight needs --featloss-layer")
-    for name in ("epochs", "batchsize", "step", "valid_step", "max_excerpts"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name == "epochs" else 1):
-            parser.error(f"--{name.replace('_', '-')} must be positive")
+    minimums = {"epochs": 0, "batchsize": 1, "step": 1, "valid_step": 1, "max_excerpts": 1}
+    minimums |= {"n_conv_layers": 1, "n_conv_filters": 1}
+    check_minimums(parser, args, minimums)
 
 
 def weight_penalty(inverter):

@@ -34,6 +34,7 @@ from svdnet.dataset import load_split
 from svdnet.device import DEVICE_CHOICES, pick_device
 from svdnet.model import SVDNet
 from svdnet.training import (
+    check_minimums,
     checkpoint_path,
     cli_main,
     excerpt_batches,
@@ -227,17 +228,13 @@ def valid_subset(dataset_path, dataset, mean, std, cache_dir, n_excerpts):
 def classification_error(model, inputs, targets, device, batchsize=128):
     """Fraction of excerpts misclassified at P(singing) = 0.5, in eval mode."""
     model.eval()
+    logits = []
     with torch.no_grad():
-        logits = torch.cat(
-            [
-                model.logits(
-                    on_device(torch.from_numpy(inputs[i : i + batchsize])[:, None], device)
-                )
-                for i in range(0, len(inputs), batchsize)
-            ]
-        ).cpu()
+        for first in range(0, len(inputs), batchsize):
+            batch = torch.from_numpy(inputs[first : first + batchsize])[:, None]
+            logits.append(model.logits(on_device(batch, device)).cpu())
     model.train()
-    return float(((logits > 0).numpy() != (targets > 0.5)).mean())
+    return float(np.mean((torch.cat(logits).numpy() > 0) != (targets > 0.5)))
 
 
 def train(args):
@@ -309,9 +306,10 @@ def train(args):
 
 def main(argv=None):
     """Command-line entry point (see ``--help``)."""
-    args = build_parser().parse_args(argv)
-    if args.workers < 0 or args.epochs < 0 or args.epochsize < 1 or args.batchsize < 1:
-        build_parser().error("--workers, --epochs must be >= 0; --epochsize, --batchsize >= 1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    minimums = {"epochs": 0, "epochsize": 1, "batchsize": 1, "workers": 0, "valid_excerpts": 1}
+    check_minimums(parser, args, minimums)
     cli_main(train, args)
 
 

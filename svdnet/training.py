@@ -206,6 +206,17 @@ def excerpt_batches(mels_list, starts, batchsize, n_frames=EXCERPT_FRAMES):
         yield np.stack([mels_list[i][t : t + n_frames] for i, t in picks])
 
 
+def check_minimums(parser, args, minimums):
+    """Exit through ``parser.error`` (status 2) if an option is below its minimum.
+
+    ``minimums`` maps attribute names to the least allowed value; ``None`` passes.
+    """
+    for name, minimum in minimums.items():
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            parser.error(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+
+
 def cli_main(run, args):
     """Call ``run(args)``; bad input or a diverged run ends with one line and status 2."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
