@@ -68,6 +68,9 @@ def silence_frame(mean, std):
 def pad_with_silence(mels, silence, n_frames=EXCERPT_FRAMES):
     """Pad ``n_frames // 2`` silent frames at each end: excerpt ``i`` is centred on frame ``i``.
 
+    With 115-frame excerpts that is 57 frames a side, just enough for the excerpts
+    centred on the first and the last frame.
+
     Returns
     -------
     np.ndarray, shape (len(mels) + 2 * (n_frames // 2), n_mels)
