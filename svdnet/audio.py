@@ -175,6 +175,13 @@ def standardise(mel, mean, std):
     return ((mel - mean) / std).astype(np.float32)
 
 
+def _umask_mode():
+    # mkstemp creates files readable by the owner only; give them the usual mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_save_npz(path, **arrays):
     """Save arrays as an .npz so that ``path`` is either absent or complete."""
     path = Path(path)
@@ -183,6 +190,7 @@ def atomic_save_npz(path, **arrays):
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -194,6 +202,7 @@ def _atomic_save_npy(path, array):
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
