@@ -55,6 +55,44 @@ def plot_inversion(path, excerpt, inversion, layer):
     axes[0].set_xlabel("")
     img = _panel(axes[1], inversion, f"{layer} inversion")
     fig.colorbar(img, ax=axes, format="%.1f")
+    _save_atomically(fig, path)
+
+
+def plot_all_layers(path, excerpt, inversions, test_mse=None, title=None):
+    """One excerpt and its inversion from every layer, plus per-layer test errors.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (.png or .pdf), written atomically.
+    excerpt : np.ndarray, shape (115, 80)
+    inversions : dict
+        Layer name -> inversion (115, 80), in network order.
+    test_mse : dict, optional
+        Layer name -> test-split mean squared error, drawn as a bar chart.
+    title : str, optional
+    """
+    path = Path(path)
+    panels = [("input mel spectrogram", excerpt)]
+    panels += [(f"{layer} inversion", inv) for layer, inv in inversions.items()]
+    n_cols = 5
+    fig, axes = plt.subplots(2, n_cols, figsize=(3.2 * n_cols, 6.4), layout="constrained")
+    for ax, (name, spect) in zip(axes.flat, panels, strict=False):
+        _panel(ax, spect, name)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    if test_mse:
+        ax = axes.flat[-1]
+        ax.axis("on")
+        ax.bar(list(test_mse), [r for r in test_mse.values()], color="tab:gray")
+        ax.set_title("test-split MSE per layer")
+        ax.tick_params(axis="x", rotation=60)
+    if title:
+        fig.suptitle(title)
+    _save_atomically(fig, path)
+
+
+def _save_atomically(fig, path):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:

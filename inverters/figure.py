@@ -1,0 +1,82 @@
+"""The README's example figure: one excerpt inverted from every layer.
+
+Example
+-------
+    python -m inverters.figure demo_augment.npz docs/demo_inversions.png --dataset demo \\
+        --mse results/inversion_mse.json
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from inverters.evaluate import inverter_path
+from inverters.inversion import excerpt_index
+from inverters.model import load_inverter
+from inverters.plot import plot_all_layers
+from svdnet.audio import EXCERPT_FRAMES, load_meanstd, load_spectrogram, log_mel, standardise
+from svdnet.dataset import audio_path, dataset_dir, read_filelist
+from svdnet.errors import InputError
+from svdnet.model import HIDDEN_LAYERS, load_classifier
+from svdnet.training import cli_main, default_meanstd
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m inverters.figure",
+        description="Plot one test excerpt and its inversion from each of the eight layers.",
+    )
+    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+    p.add_argument("out", type=Path, help="figure to write (.png or .pdf)")
+    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
+    p.add_argument("--dataset-path", default=".", help="folder holding datasets/ (default: .)")
+    p.add_argument(
+        "--models", type=Path, default=Path("models"), help="inverters (default: models)"
+    )
+    p.add_argument("--meanstd", type=Path, help="default: <dataset>_meanstd.npz beside CLASSIFIER")
+    p.add_argument("--file-index", type=int, default=0, help="test file to use (default: 0)")
+    p.add_argument("--time-index", type=float, default=20.0, help="start, s (default: 20)")
+    p.add_argument("--mse", type=Path, help="JSON of `python -m inverters.evaluate --json`")
+    p.add_argument("--cache-spectra", metavar="DIR", help="spectrogram cache (default: off)")
+    return p
+
+
+def make_figure(args):
+    """Invert one excerpt with every layer's inverter and plot them together."""
+    classifier = load_classifier(args.classifier)
+    mean, std = load_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
+    folder = dataset_dir(args.dataset_path, args.dataset)
+    names = read_filelist(folder, "test")
+    if not 0 <= args.file_index < len(names):
+        raise InputError(f"--file-index {args.file_index}: the test split has {len(names)} files")
+    path = audio_path(folder, names[args.file_index])
+    norm = standardise(log_mel(load_spectrogram(path, args.cache_spectra)), mean, std)
+    start = excerpt_index(args.time_index)
+    excerpt = norm[start : start + EXCERPT_FRAMES]
+    if len(excerpt) < EXCERPT_FRAMES:
+        raise InputError(f"{path}: too short for an excerpt at {args.time_index:g} s")
+    with torch.no_grad():
+        feats = classifier.features(torch.from_numpy(excerpt)[None, None], [*HIDDEN_LAYERS, "fc9"])
+        inversions = {
+            layer: load_inverter(inverter_path(args.models, args.dataset, layer), layer)(
+                feats[layer]
+            )[0].numpy()
+            for layer in HIDDEN_LAYERS
+        }
+    test_mse = None
+    if args.mse:
+        results = json.loads(args.mse.read_text())
+        test_mse = {layer: results[layer]["mse"] for layer in HIDDEN_LAYERS if layer in results}
+    title = f"{path.name} at {args.time_index:g} s, P(singing) = {float(feats['fc9'][0, 0]):.2f}"
+    plot_all_layers(args.out, excerpt, inversions, test_mse, title)
+
+
+def main(argv=None):
+    """Command-line entry point (see ``--help``)."""
+    cli_main(make_figure, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
