@@ -1,7 +1,5 @@
 """Figures: an input excerpt above its inversion, as in the paper."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from svdnet.audio import FMAX_HZ, FMIN_HZ, HOP_LENGTH, SAMPLE_RATE  # noqa: E402
+from svdnet.files import atomic_output  # noqa: E402
 
 
 def min_max_scale(x):
@@ -93,11 +92,8 @@ def plot_all_layers(path, excerpt, inversions, test_mse=None, title=None):
 
 
 def _save_atomically(fig, path):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format=path.suffix[1:])
-        os.replace(tmp, path)
+        with atomic_output(path) as f:
+            fig.savefig(f, format=Path(path).suffix[1:])
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)

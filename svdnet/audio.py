@@ -5,16 +5,15 @@ the conformance tests compare each step with golden outputs of that implementati
 """
 
 import hashlib
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from svdnet.errors import InputError
+from svdnet.files import atomic_output
 
 SAMPLE_RATE = 22050
 FRAME_LEN = 1024
@@ -175,38 +174,10 @@ def standardise(mel, mean, std):
     return ((mel - mean) / std).astype(np.float32)
 
 
-def _umask_mode():
-    # mkstemp creates files readable by the owner only; give them the usual mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def atomic_save_npz(path, **arrays):
     """Save arrays as an .npz so that ``path`` is either absent or complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_save_npy(path, array):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as f:
+        np.savez(f, **arrays)
 
 
 def _cache_path(cache_dir, path):
@@ -238,6 +209,6 @@ def load_spectrogram(path, cache_dir=None):
     spect = spectrogram(load_audio(path))[:, :N_BINS_USED]
     spect = np.ascontiguousarray(spect)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save_npy(cached, spect)
+        with atomic_output(cached) as f:
+            np.save(f, spect)
     return spect
