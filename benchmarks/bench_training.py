@@ -27,15 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from svdnet import train  # noqa: E402
 from svdnet.audio import N_BINS_USED, mel_filterbank  # noqa: E402
+from svdnet.cli import add_device_option  # noqa: E402
 from svdnet.dataset import Song  # noqa: E402
-from svdnet.device import DEVICE_CHOICES, pick_device  # noqa: E402
+from svdnet.device import (
+    on_device,  # noqa: E402
+    pick_device,  # noqa: E402
+)
 from svdnet.model import SVDNet  # noqa: E402
-from svdnet.training import on_device  # noqa: E402
 
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="(default: cpu)")
+    add_device_option(p, default="cpu")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     p.add_argument("--batchsize", type=int, default=32, help="(default: 32)")
     p.add_argument("--batches", type=int, default=10, help="timed batches (default: 10)")

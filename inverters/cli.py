@@ -1,11 +1,10 @@
 """Command line of the inversion run; ``invert.py`` and ``svdnet-invert`` call :func:`main`."""
 
 import argparse
-import sys
 from pathlib import Path
 
 from inverters.inversion import run_inversion
-from svdnet.errors import InputError
+from svdnet.cli import run_cli
 from svdnet.model import HIDDEN_LAYERS
 
 # The folder holding invert.py and the <dataset>_meanstd.npz files.
@@ -66,25 +65,22 @@ def main(argv=None):
     """Parse ``argv``, run the inversion, and exit 2 with one line on bad input."""
     args = build_parser().parse_args(argv)
     meanstd = args.meanstd or PROJECT_DIR / f"{args.dataset}_meanstd.npz"
-    try:
-        run_inversion(
-            args.classifier,
-            args.inverter,
-            args.dataset_path,
-            args.results_dir,
-            layer=args.layer,
-            meanstd_path=meanstd,
-            dataset=args.dataset,
-            filelist=args.filelist,
-            cache_dir=args.cache_spectra,
-            n_conv_layers=args.n_conv_layers,
-            n_conv_filters=args.n_conv_filters,
-            time_index_s=args.time_index,
-            seed=args.seed,
-            fmt=args.format,
-            device=args.device,
-            save_arrays=args.save_arrays,
-        )
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(
+        run_inversion,
+        args.classifier,
+        args.inverter,
+        args.dataset_path,
+        args.results_dir,
+        layer=args.layer,
+        meanstd_path=meanstd,
+        dataset=args.dataset,
+        filelist=args.filelist,
+        cache_dir=args.cache_spectra,
+        n_conv_layers=args.n_conv_layers,
+        n_conv_filters=args.n_conv_filters,
+        time_index_s=args.time_index,
+        seed=args.seed,
+        fmt=args.format,
+        device=args.device,
+        save_arrays=args.save_arrays,
+    )

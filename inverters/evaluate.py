@@ -18,12 +18,17 @@ from inverters.model import load_inverter
 from inverters.train import inversion_mse
 from svdnet.audio import EXCERPT_FRAMES
 from svdnet.augment import excerpt_starts
-from svdnet.device import DEVICE_CHOICES, pick_device
+from svdnet.cli import (
+    add_dataset_options,
+    add_device_option,
+    add_json_option,
+    check_minimums,
+    run_cli,
+)
+from svdnet.device import pick_device
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
 from svdnet.training import (
-    check_minimums,
-    cli_main,
     default_meanstd,
     read_meanstd,
     standardised_split,
@@ -38,10 +43,7 @@ def build_parser():
         description="Test-split mean squared error of the inverters of all eight layers.",
     )
     p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
-    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
-    p.add_argument(
-        "--dataset-path", default=".", help="folder holding datasets/<dataset>/ (default: .)"
-    )
+    add_dataset_options(p)
     p.add_argument(
         "--models",
         type=Path,
@@ -49,24 +51,10 @@ def build_parser():
         help="folder of the <dataset>_augment_gen_<layer>.npz inverters (default: models)",
     )
     p.add_argument(
-        "--meanstd",
-        type=Path,
-        metavar="FILE",
-        help="standardisation file (default: <dataset>_meanstd.npz beside CLASSIFIER)",
-    )
-    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
-    p.add_argument(
         "--step", type=int, default=10, help="frames between test excerpts (default: 10)"
     )
-    p.add_argument(
-        "--device",
-        choices=DEVICE_CHOICES,
-        default="auto",
-        help="cpu, cuda or auto (default: auto: cuda when available)",
-    )
-    p.add_argument(
-        "--json", action="store_true", help="print the results as one JSON line (default: table)"
-    )
+    add_device_option(p)
+    add_json_option(p)
     return p
 
 
@@ -113,7 +101,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     check_minimums(parser, args, {"step": 1})
-    cli_main(run, args)
+    run_cli(run, args)
 
 
 if __name__ == "__main__":

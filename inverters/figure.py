@@ -17,10 +17,11 @@ from inverters.inversion import excerpt_index
 from inverters.model import load_inverter
 from inverters.plot import plot_all_layers
 from svdnet.audio import EXCERPT_FRAMES, load_meanstd, load_spectrogram, log_mel, standardise
+from svdnet.cli import add_dataset_options, run_cli
 from svdnet.dataset import audio_path, dataset_dir, read_filelist
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
-from svdnet.training import cli_main, default_meanstd
+from svdnet.training import default_meanstd
 
 
 def build_parser():
@@ -30,16 +31,13 @@ def build_parser():
     )
     p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
     p.add_argument("out", type=Path, help="figure to write (.png or .pdf)")
-    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
-    p.add_argument("--dataset-path", default=".", help="folder holding datasets/ (default: .)")
+    add_dataset_options(p)
     p.add_argument(
         "--models", type=Path, default=Path("models"), help="inverters (default: models)"
     )
-    p.add_argument("--meanstd", type=Path, help="default: <dataset>_meanstd.npz beside CLASSIFIER")
     p.add_argument("--file-index", type=int, default=0, help="test file to use (default: 0)")
     p.add_argument("--time-index", type=float, default=20.0, help="start, s (default: 20)")
     p.add_argument("--mse", type=Path, help="JSON of `python -m inverters.evaluate --json`")
-    p.add_argument("--cache-spectra", metavar="DIR", help="spectrogram cache (default: off)")
     return p
 
 
@@ -75,7 +73,7 @@ def make_figure(args):
 
 def main(argv=None):
     """Command-line entry point (see ``--help``)."""
-    cli_main(make_figure, build_parser().parse_args(argv))
+    run_cli(make_figure, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

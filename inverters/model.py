@@ -5,6 +5,7 @@ from torch import nn
 
 from inverters.architectures import CONV_INVERTERS, Block, architecture, build
 from svdnet import lasagne
+from svdnet.device import on_device
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, LAYER_SHAPES
 from svdnet.params import check_shapes, read_params, write_params
@@ -126,4 +127,4 @@ def load_inverter(path, layer, n_conv_layers=None, n_conv_filters=None, device="
         raise InputError(f"{path}: {err}") from None
     check_shapes(path, arrays, inverter.lasagne_shapes(), what=f"{layer} inverter file")
     inverter.from_lasagne(arrays)
-    return inverter.to(device).eval().requires_grad_(False)
+    return on_device(inverter, device).eval().requires_grad_(False)

@@ -25,17 +25,15 @@ from inverters.architectures import CONV_INVERTERS
 from inverters.model import Inverter
 from svdnet.audio import EXCERPT_FRAMES, N_MELS
 from svdnet.augment import excerpt_starts
-from svdnet.device import DEVICE_CHOICES, pick_device
+from svdnet.cli import add_dataset_options, add_device_option, check_minimums, run_cli
+from svdnet.device import on_device, pick_device
 from svdnet.model import HIDDEN_LAYERS, LAYERS, load_classifier
 from svdnet.training import (
-    check_minimums,
     checkpoint_path,
-    cli_main,
     default_meanstd,
     excerpt_batches,
     finite_step,
     load_checkpoint,
-    on_device,
     read_meanstd,
     restore_rng_states,
     rng_states,
@@ -71,17 +69,7 @@ def build_parser():
     p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
     p.add_argument("out", type=Path, help="inverter file to write (.npz); OUT.ckpt beside it")
     p.add_argument("--layer", required=True, choices=HIDDEN_LAYERS, help="layer to invert")
-    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
-    p.add_argument(
-        "--dataset-path", default=".", help="folder holding datasets/<dataset>/ (default: .)"
-    )
-    p.add_argument(
-        "--meanstd",
-        type=Path,
-        metavar="FILE",
-        help="standardisation file (default: <dataset>_meanstd.npz beside CLASSIFIER)",
-    )
-    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
+    add_dataset_options(p)
     p.add_argument(
         "--n_conv_layers",
         type=int,
@@ -129,12 +117,7 @@ def build_parser():
         help="weight of the feature-space loss (default: 0, off)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument(
-        "--device",
-        choices=DEVICE_CHOICES,
-        default="auto",
-        help="cpu, cuda or auto (default: auto: cuda when available)",
-    )
+    add_device_option(p)
     p.add_argument(
         "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
     )
@@ -327,7 +310,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
-    cli_main(train, args)
+    run_cli(train, args)
 
 
 if __name__ == "__main__":

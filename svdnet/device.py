@@ -16,3 +16,12 @@ def pick_device(name="auto"):
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
     return torch.device(name)
+
+
+def on_device(obj, device):
+    """A module or (batch, channels, rows, cols) tensor on ``device``, channels-last.
+
+    oneDNN (CPU) and cuDNN run these networks' convolutions faster in that layout; the
+    numbers are those of the default layout up to float rounding.
+    """
+    return obj.to(device, memory_format=torch.channels_last, non_blocking=True)

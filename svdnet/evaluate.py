@@ -22,9 +22,10 @@ from scipy.ndimage import median_filter
 from tqdm import tqdm
 
 from svdnet.audio import EXCERPT_FRAMES, LOG_FLOOR, N_MELS, standardise
-from svdnet.device import DEVICE_CHOICES, pick_device
+from svdnet.cli import add_dataset_options, add_device_option, add_json_option, run_cli
+from svdnet.device import pick_device
 from svdnet.model import load_classifier
-from svdnet.training import cli_main, default_meanstd, read_meanstd, standardised_split
+from svdnet.training import default_meanstd, read_meanstd, standardised_split
 
 MEDIAN_FRAMES = 56
 METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
@@ -37,26 +38,9 @@ def build_parser():
         "valid split, metrics on the test split, and a logistic-regression baseline.",
     )
     p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
-    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
-    p.add_argument(
-        "--dataset-path", default=".", help="folder holding datasets/<dataset>/ (default: .)"
-    )
-    p.add_argument(
-        "--meanstd",
-        type=Path,
-        metavar="FILE",
-        help="standardisation file (default: <dataset>_meanstd.npz beside CLASSIFIER)",
-    )
-    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
-    p.add_argument(
-        "--device",
-        choices=DEVICE_CHOICES,
-        default="auto",
-        help="cpu, cuda or auto (default: auto: cuda when available)",
-    )
-    p.add_argument(
-        "--json", action="store_true", help="print the results as one JSON line (default: table)"
-    )
+    add_dataset_options(p)
+    add_device_option(p)
+    add_json_option(p)
     return p
 
 
@@ -252,7 +236,7 @@ def run(args):
 
 def main(argv=None):
     """Command-line entry point (see ``--help``)."""
-    cli_main(run, build_parser().parse_args(argv))
+    run_cli(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

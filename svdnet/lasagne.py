@@ -76,5 +76,5 @@ class LasagneBatchNorm(nn.Module):
 
     def from_lasagne(self, arrays):
         with torch.no_grad():
-            for t, a in zip((self.beta, self.gamma, self.mean, self.inv_std), arrays):
+            for t, a in zip((self.beta, self.gamma, self.mean, self.inv_std), arrays, strict=True):
                 t.copy_(torch.from_numpy(np.asarray(a)))

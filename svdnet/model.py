@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from svdnet import lasagne
+from svdnet.device import on_device
 from svdnet.params import check_shapes, read_params, write_params
 
 LAYERS = ("conv1", "conv2", "mp3", "conv4", "conv5", "mp6", "fc7", "fc8", "fc9")
@@ -194,4 +195,4 @@ def _in_excerpt_order(parts):
 def load_classifier(path, device="cpu"):
     """An SVDNet in inference mode with the weights of an original-format file."""
     model = SVDNet().load_lasagne(path)
-    return model.to(device).eval().requires_grad_(False)
+    return on_device(model, device).eval().requires_grad_(False)

@@ -58,5 +58,5 @@ def check_shapes(path, arrays, expected_shapes, what="weight file"):
             f"{path}: {what} holds {len(found)} arrays, expected {len(expected)} "
             f"(expected shapes {expected}, found {found})"
         )
-    i = next(i for i, (e, f) in enumerate(zip(expected, found)) if e != f)
+    i = next(i for i, (e, f) in enumerate(zip(expected, found, strict=True)) if e != f)
     raise InputError(f"{path}: {what} param{i} has shape {found[i]}, expected {expected[i]}")

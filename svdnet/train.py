@@ -30,17 +30,15 @@ from svdnet.audio import (
     save_meanstd,
 )
 from svdnet.augment import WIDE_FRAMES, augmented_batch, excerpt_starts
+from svdnet.cli import add_dataset_options, add_device_option, check_minimums, run_cli
 from svdnet.dataset import load_split
-from svdnet.device import DEVICE_CHOICES, pick_device
+from svdnet.device import on_device, pick_device
 from svdnet.model import SVDNet
 from svdnet.training import (
-    check_minimums,
     checkpoint_path,
-    cli_main,
     excerpt_batches,
     finite_step,
     load_checkpoint,
-    on_device,
     restore_rng_states,
     rng_states,
     run_epoch,
@@ -65,17 +63,8 @@ def build_parser():
         "in the original Lasagne format.",
     )
     p.add_argument("out", type=Path, help="weight file to write (.npz); OUT.ckpt beside it")
-    p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
-    p.add_argument(
-        "--dataset-path", default=".", help="folder holding datasets/<dataset>/ (default: .)"
-    )
-    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
-    p.add_argument(
-        "--meanstd",
-        type=Path,
-        metavar="FILE",
-        help="standardisation file, computed from the training split if missing "
-        "(default: <dataset>_meanstd.npz beside OUT)",
+    add_dataset_options(
+        p, "<dataset>_meanstd.npz beside OUT; computed from the training split if missing"
     )
     p.add_argument(
         "--no-augment",
@@ -95,12 +84,7 @@ def build_parser():
         help="initial learning rate, x0.85 per epoch (default: 0.01)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument(
-        "--device",
-        choices=DEVICE_CHOICES,
-        default="auto",
-        help="cpu, cuda or auto (default: auto: cuda when available)",
-    )
+    add_device_option(p)
     p.add_argument(
         "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
     )
@@ -310,7 +294,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     minimums = {"epochs": 0, "epochsize": 1, "batchsize": 1, "workers": 0, "valid_excerpts": 1}
     check_minimums(parser, args, minimums)
-    cli_main(train, args)
+    run_cli(train, args)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,6 @@ then replaces ``OUT.ckpt``, so an interrupted run leaves the previous one intact
 import contextlib
 import logging
 import math
-import os
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +16,10 @@ from tqdm import tqdm
 
 from svdnet.audio import EXCERPT_FRAMES, load_meanstd, log_mel, mel_filterbank, standardise
 from svdnet.dataset import load_split
-from svdnet.errors import InputError
+from svdnet.errors import InputError, TrainingDiverged
+from svdnet.files import atomic_output
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingDiverged(Exception):
-    """The training loss became NaN or infinite (the message says where)."""
 
 
 def checkpoint_path(out):
@@ -35,16 +29,8 @@ def checkpoint_path(out):
 
 def save_checkpoint(path, state):
     """``torch.save`` to a temporary file, then atomically replace ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path, config):
@@ -151,14 +137,6 @@ def finite_step(loss, optimizer):
     return loss_value
 
 
-def on_device(obj, device):
-    """A module or (batch, channels, rows, cols) tensor on ``device``, channels-last.
-
-    oneDNN (CPU) and cuDNN run these networks' convolutions faster in that layout.
-    """
-    return obj.to(device, memory_format=torch.channels_last, non_blocking=True)
-
-
 def standardised_split(dataset_path, name, split, mean, std, cache_dir=None):
     """Standardised log-mel spectrograms and frame targets of every file of a split.
 
@@ -204,24 +182,3 @@ def excerpt_batches(mels_list, starts, batchsize, n_frames=EXCERPT_FRAMES):
     for first in range(0, len(starts), batchsize):
         picks = starts[first : first + batchsize]
         yield np.stack([mels_list[i][t : t + n_frames] for i, t in picks])
-
-
-def check_minimums(parser, args, minimums):
-    """Exit through ``parser.error`` (status 2) if an option is below its minimum.
-
-    ``minimums`` maps attribute names to the least allowed value; ``None`` passes.
-    """
-    for name, minimum in minimums.items():
-        value = getattr(args, name)
-        if value is not None and value < minimum:
-            parser.error(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
-
-
-def cli_main(run, args):
-    """Call ``run(args)``; bad input or a diverged run ends with one line and status 2."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        return run(args)
-    except (InputError, TrainingDiverged) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)

@@ -118,7 +118,6 @@ def test_a_short_run_exports_an_inverter_that_loads_back_identical(
 ):
     out = tmp_path / "gen_fc8.npz"
     inverter = train.train(run_args(tiny_dataset, classifier_file, out, "fc8")).eval()
-    inverter = inverter.to(memory_format=torch.contiguous_format)  # trained channels-last
     loaded = load_inverter(out, "fc8")
     features = torch.randn(3, 64)
     with torch.no_grad():

@@ -7,8 +7,8 @@ import torch
 from svdnet import train
 from svdnet.audio import load_meanstd, log_mel, mel_filterbank
 from svdnet.dataset import load_split
+from svdnet.device import on_device
 from svdnet.model import SVDNet, load_classifier
-from svdnet.training import on_device
 
 
 def argv_for(tiny_dataset, out, *extra):
@@ -79,7 +79,7 @@ def test_a_short_run_writes_meanstd_checkpoint_and_weights_that_load_back(tiny_d
     assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["epoch"] == 1
     mean, std = load_meanstd(tmp_path / "tiny_meanstd.npz")
     assert mean.shape == std.shape == (80,)
-    model = model.eval().to(memory_format=torch.contiguous_format)  # trained channels-last
+    model = model.eval()  # trained channels-last, as load_classifier sets it up
     loaded = load_classifier(out)
     x = torch.randn(3, 1, 115, 80)
     with torch.no_grad():
