@@ -1,0 +1,82 @@
+"""Front end and dataset layout: decoding, frame counts, caching, labels, excerpts."""
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from svdnet import audio
+from svdnet.dataset import excerpt_target, excerpts, frame_targets, read_labels
+from svdnet.errors import InputError
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_samples=st.integers(0, 5000))
+def test_frame_count_follows_the_original_formula(n_samples):
+    spect = audio.spectrogram(np.zeros(n_samples, np.float32))
+    assert spect.shape == (max(0, (n_samples - 1024) // 315 + 1), 513)
+
+
+def test_stereo_is_averaged_to_mono_and_other_rates_are_resampled(tmp_path):
+    t = np.arange(44100) / 44100
+    left, right = np.sin(2 * np.pi * 440 * t), np.zeros_like(t)
+    sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1).astype(np.float32), 44100)
+    samples = audio.load_audio(tmp_path / "s.wav")
+    assert samples.dtype == np.float32 and samples.shape == (22050,)
+    peak_hz = np.argmax(np.abs(np.fft.rfft(samples))) * 22050 / len(samples)
+    assert peak_hz == pytest.approx(440, abs=2)
+    assert np.abs(samples).max() == pytest.approx(0.5, abs=0.02)
+
+
+def test_spectrogram_cache_is_reused_and_keyed_by_content(tmp_path):
+    noise = np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1
+    sf.write(tmp_path / "a.wav", noise, 22050)
+    first = audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache")
+    assert first.shape == (67, 372) and len(list((tmp_path / "cache").iterdir())) == 1
+    np.testing.assert_array_equal(
+        audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache"), first
+    )
+    sf.write(tmp_path / "a.wav", noise[:11025], 22050)  # same name, new content
+    assert audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache").shape == (32, 372)
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def write_lab(path, segments):
+    path.write_text(
+        "".join(f"{a:.3f} {b:.3f} {'sing' if s else 'nosing'}\n" for a, b, s in segments)
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(cuts=st.lists(st.integers(1, 10**6), min_size=1, max_size=20, unique=True))
+def test_lab_files_read_back_what_was_written(tmp_path_factory, cuts):
+    times = [0] + sorted(cuts)
+    segments = [(a / 1000, b / 1000, i % 2 == 0) for i, (a, b) in enumerate(pairwise(times))]
+    path = tmp_path_factory.mktemp("lab") / "song.lab"
+    write_lab(path, segments)
+    assert read_labels(path) == pytest.approx(segments)
+
+
+@pytest.mark.parametrize("line", ["0.0 1.0", "0.0 x sing", "0.0 1.0 shout", "2.0 1.0 sing"])
+def test_malformed_lab_line_is_an_input_error_naming_the_line(tmp_path, line):
+    (tmp_path / "bad.lab").write_text(f"0.0 0.5 nosing\n{line}\n")
+    with pytest.raises(InputError, match=r"bad\.lab:2: expected 'start end sing\|nosing'"):
+        read_labels(tmp_path / "bad.lab")
+
+
+def test_frame_targets_use_frame_centres():
+    # Frame i is centred at (315 i + 512) / 22050 s: 0.5 s <= centre < 1.0 s for i in 34..68.
+    targets = frame_targets([(0.0, 0.5, False), (0.5, 1.0, True), (1.0, 2.0, False)], 100)
+    assert np.flatnonzero(targets).tolist() == list(range(34, 69))
+
+
+def test_excerpts_are_views_and_take_the_central_frames_label():
+    frames = np.arange(200 * 80, dtype=np.float32).reshape(200, 80)
+    views = excerpts(frames)
+    assert views.shape == (86, 115, 80) and np.shares_memory(views, frames)
+    np.testing.assert_array_equal(views[7], frames[7:122])
+    assert excerpt_target(np.arange(200.0), 7) == 64
+    assert excerpts(frames[:100]).shape == (0, 115, 80)
