@@ -16,7 +16,7 @@ from inverters import cli
 from inverters.inversion import excerpt_index
 from inverters.model import Inverter
 from svdnet import audio
-from svdnet.model import SVDNet
+from svdnet.model import HIDDEN_LAYERS, SVDNet
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT.parent / "shared" / "reference" / "original_weights"
@@ -180,3 +180,25 @@ def test_invert_py_runs_as_a_script(setup):
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=setup)
     assert proc.returncode == 0, proc.stderr
     assert len(list((setup / "out").glob("*.pdf"))) == 4
+
+
+def test_invert_all_writes_every_layer_into_its_own_folder(tmp_path):
+    torch.manual_seed(0)
+    make_dataset(tmp_path, "tiny", {"a.ogg": 21.5})
+    SVDNet().save_lasagne(tmp_path / "tiny_augment.npz")
+    (tmp_path / "models").mkdir()
+    for layer in HIDDEN_LAYERS:
+        Inverter(layer).eval().save_lasagne(tmp_path / "models" / f"tiny_augment_gen_{layer}.npz")
+    audio.save_meanstd(tmp_path / "meanstd.npz", np.full(80, -4.0), np.full(80, 2.0))
+    argv = ["bash", str(ROOT / "invert_all.sh"), str(tmp_path / "tiny_augment.npz")]
+    argv += [
+        str(tmp_path / "models"),
+        "tiny",
+        str(tmp_path),
+        "--meanstd",
+        str(tmp_path / "meanstd.npz"),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for layer in HIDDEN_LAYERS:
+        assert len(list((tmp_path / "results" / layer).glob("plot_fileid_0_*.pdf"))) == 1
