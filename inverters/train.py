@@ -36,9 +36,8 @@ from svdnet.training import (
     load_checkpoint,
     read_meanstd,
     restore_rng_states,
-    rng_states,
     run_epoch,
-    save_checkpoint,
+    save_epoch,
     standardised_split,
     stop_on_divergence,
 )
@@ -288,18 +287,7 @@ def train(args):
             f"{loss:.4f}, valid mse {valid_mse:.4f}"
         )
         lr = next_lr(args.lr_schedule, lr, epoch, losses)
-        save_checkpoint(
-            ckpt,
-            {
-                "model": inverter.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "lr": lr,
-                "losses": losses,
-                "rng": rng_states(),
-                "config": config,
-            },
-        )
+        save_epoch(ckpt, inverter, optimizer, epoch + 1, config, lr=lr, losses=losses)
     inverter.save_lasagne(args.out)
     logger.info("wrote %s", args.out)
     return inverter

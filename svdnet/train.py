@@ -40,9 +40,8 @@ from svdnet.training import (
     finite_step,
     load_checkpoint,
     restore_rng_states,
-    rng_states,
     run_epoch,
-    save_checkpoint,
+    save_epoch,
     standardised_split,
     stop_on_divergence,
 )
@@ -273,16 +272,7 @@ def train(args):
             f"epoch {epoch + 1}/{args.epochs}: lr {lr:.2e}, train loss {loss:.4f}, "
             f"valid error {error:.2%}"
         )
-        save_checkpoint(
-            ckpt,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "rng": rng_states(),
-                "config": config,
-            },
-        )
+        save_epoch(ckpt, model, optimizer, epoch + 1, config)
     model.save_lasagne(args.out)
     logger.info("wrote %s", args.out)
     return model

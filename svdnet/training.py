@@ -33,6 +33,12 @@ def save_checkpoint(path, state):
         torch.save(state, f)
 
 
+def save_epoch(path, model, optimizer, epoch, config, **extra):
+    """Checkpoint after ``epoch`` epochs: weights, optimizer, RNG states and settings."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
+    save_checkpoint(path, {**state, "rng": rng_states(), "config": config, **extra})
+
+
 def load_checkpoint(path, config):
     """Read a checkpoint written by :func:`save_checkpoint` for the same configuration.
 
