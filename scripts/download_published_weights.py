@@ -25,16 +25,16 @@ keys ``param0 ... paramK``; a file that fails is removed.
 import argparse
 import logging
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 # Run as a script, so the repository root (which holds svdnet/) is not on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from svdnet.download import DownloadError, download
+from svdnet.audio import load_meanstd  # noqa: E402
+from svdnet.download import DownloadError, download  # noqa: E402
+from svdnet.errors import InputError  # noqa: E402
+from svdnet.params import read_params  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger(__name__)
@@ -116,46 +116,15 @@ def parse_args(argv):
     return parser, parser.parse_args(argv)
 
 
-def npz_keys(path):
-    """Load every array of an .npz file and return its keys, sorted.
-
-    Raises
-    ------
-    DownloadError
-        If numpy cannot read the file as an .npz archive of plain arrays.
-    """
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an archive of arrays")
-        with data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DownloadError(f"{path}: not a readable .npz file ({err})") from None
-    return sorted(arrays)
-
-
 def check_contents(path, kind):
-    """Raise a DownloadError unless ``path`` holds the keys its kind requires.
+    """Raise an InputError unless ``path`` holds what its kind requires.
 
-    Parameters
-    ----------
-    path : Path
-        The downloaded file.
-    kind : str
-        ``"lasagne"``: exactly ``param0 ... paramK`` (K >= 0); ``"meanstd"``:
-        exactly ``mean`` and ``std``.
+    ``"lasagne"``: exactly ``param0 ... paramK``; ``"meanstd"``: 80-band ``mean`` and ``std``.
     """
-    keys = npz_keys(path)
     if kind == "lasagne":
-        expected = [f"param{i}" for i in range(len(keys))]
-        what = "a Lasagne parameter file (keys param0..paramK)"
+        read_params(path)
     else:
-        expected = ["mean", "std"]
-        what = "a mean/std file (keys mean, std)"
-    if not keys or sorted(expected) != keys:
-        shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
-        raise DownloadError(f"{path}: not {what}; found keys: {shown or 'none'}")
+        load_meanstd(path)
 
 
 def fetch_weights(dest, base_url=None, progress=True):
@@ -184,7 +153,7 @@ def fetch_weights(dest, base_url=None, progress=True):
         path = download(url, dest / entry.name, sha256=entry.sha256, progress=progress)
         try:
             check_contents(path, entry.kind)
-        except DownloadError:
+        except InputError:
             path.unlink()
             raise
     return skipped
@@ -196,7 +165,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         skipped = fetch_weights(args.dest, args.base_url, progress=not args.no_progress)
-    except (DownloadError, OSError) as err:
+    except (DownloadError, InputError, OSError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     for name in skipped:
         logger.warning(
