@@ -11,6 +11,10 @@ cache=cache/spectra
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(corpus classifier evaluate conv1 conv2 mp3 conv4 conv5 mp6 fc7 fc8)
 
+# Every inverter sees the same 38,400 training excerpts (1,200 batches): 12 epochs of
+# 3,200 for the convolutional layers, 6 of 6,400 for the others. (The shipped conv1,
+# conv2, mp3, conv4 and conv5 inverters ran 4 epochs first and were continued to 12
+# with --resume, which restores each epoch's order and the random states.)
 invert() {  # LAYER EPOCHS MAX_EXCERPTS
     python -m inverters.train demo_augment.npz "models/demo_augment_gen_$1.npz" --layer "$1" \
         --dataset demo --cache-spectra "$cache" --epochs "$2" --max-excerpts "$3" --seed 0
@@ -25,11 +29,11 @@ for step in "${steps[@]}"; do
         evaluate)
             python -m svdnet.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache"
             python -m inverters.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" ;;
-        conv1) invert conv1 4 3200 ;;
-        conv2) invert conv2 4 3200 ;;
-        mp3) invert mp3 4 3200 ;;
-        conv4) invert conv4 4 3200 ;;
-        conv5) invert conv5 4 3200 ;;
+        conv1) invert conv1 12 3200 ;;
+        conv2) invert conv2 12 3200 ;;
+        mp3) invert mp3 12 3200 ;;
+        conv4) invert conv4 12 3200 ;;
+        conv5) invert conv5 12 3200 ;;
         mp6) invert mp6 6 6400 ;;
         fc7) invert fc7 6 6400 ;;
         fc8) invert fc8 6 6400 ;;
