@@ -6,7 +6,7 @@ log-mel space, where the inverters were trained.
 
 Example
 -------
-    python -m inverters.evaluate models/demo_augment.npz --dataset demo --json
+    python -m inverters.evaluate demo_augment.npz --dataset demo --json
 """
 
 import argparse

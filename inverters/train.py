@@ -9,7 +9,7 @@ the classifier's features of the inversion and of the input at another layer.
 
 Example
 -------
-    python -m inverters.train models/demo_augment.npz models/demo_augment_gen_fc8.npz \\
+    python -m inverters.train demo_augment.npz models/demo_augment_gen_fc8.npz \\
         --layer fc8 --dataset demo
 """
 
@@ -25,7 +25,13 @@ from inverters.architectures import CONV_INVERTERS
 from inverters.model import Inverter
 from svdnet.audio import EXCERPT_FRAMES, N_MELS
 from svdnet.augment import excerpt_starts
-from svdnet.cli import add_dataset_options, add_device_option, check_minimums, run_cli
+from svdnet.cli import (
+    add_dataset_options,
+    add_device_option,
+    add_training_options,
+    check_minimums,
+    run_cli,
+)
 from svdnet.device import on_device, pick_device
 from svdnet.model import HIDDEN_LAYERS, LAYERS, load_classifier
 from svdnet.training import (
@@ -79,8 +85,7 @@ def build_parser():
         type=int,
         help="filters per conv layer of a conv/pool inverter (default: the published one)",
     )
-    p.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
-    p.add_argument("--batchsize", type=int, default=32, help="excerpts per batch (default: 32)")
+    add_training_options(p, epochs=30)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     p.add_argument(
         "--lr-schedule",
@@ -115,11 +120,7 @@ def build_parser():
         default=0.0,
         help="weight of the feature-space loss (default: 0, off)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     add_device_option(p)
-    p.add_argument(
-        "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
-    )
     return p
 
 

@@ -33,6 +33,16 @@ def add_device_option(p, default="auto"):
     )
 
 
+def add_training_options(p, epochs):
+    """``--epochs``, ``--batchsize``, ``--seed`` and ``--resume``, shared by both trainers."""
+    p.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default: {epochs})")
+    p.add_argument("--batchsize", type=int, default=32, help="excerpts per batch (default: 32)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
+    )
+
+
 def add_json_option(p):
     """``--json``: the results as one JSON line at the end."""
     p.add_argument(

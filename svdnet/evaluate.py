@@ -8,7 +8,7 @@ standardised log-mel frames, shows how far one frame's spectrum alone gets.
 
 Example
 -------
-    python -m svdnet.evaluate models/demo_augment.npz --dataset demo --json
+    python -m svdnet.evaluate demo_augment.npz --dataset demo --json
 """
 
 import argparse

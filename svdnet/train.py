@@ -7,7 +7,7 @@ excerpts, dropout, orthogonal initialisation, and the train-time augmentation of
 
 Example
 -------
-    python -m svdnet.train models/demo_augment.npz --dataset demo --cache-spectra cache
+    python -m svdnet.train demo_augment.npz --dataset demo --cache-spectra cache
 """
 
 import argparse
@@ -30,7 +30,13 @@ from svdnet.audio import (
     save_meanstd,
 )
 from svdnet.augment import WIDE_FRAMES, augmented_batch, excerpt_starts
-from svdnet.cli import add_dataset_options, add_device_option, check_minimums, run_cli
+from svdnet.cli import (
+    add_dataset_options,
+    add_device_option,
+    add_training_options,
+    check_minimums,
+    run_cli,
+)
 from svdnet.dataset import load_split
 from svdnet.device import on_device, pick_device
 from svdnet.model import SVDNet
@@ -71,22 +77,17 @@ def build_parser():
         action="store_false",
         help="train on plain excerpts (default: time stretch, pitch shift, filters)",
     )
-    p.add_argument("--epochs", type=int, default=20, help="epochs (default: 20)")
+    add_training_options(p, epochs=20)
     p.add_argument(
         "--epochsize", type=int, default=2000, help="mini-batches per epoch (default: 2000)"
     )
-    p.add_argument("--batchsize", type=int, default=32, help="excerpts per batch (default: 32)")
     p.add_argument(
         "--lr",
         type=float,
         default=0.01,
         help="initial learning rate, x0.85 per epoch (default: 0.01)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     add_device_option(p)
-    p.add_argument(
-        "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
-    )
     p.add_argument(
         "--workers",
         type=int,
