@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm import tqdm
 
@@ -170,10 +171,15 @@ class EpochBatches(torch.utils.data.Dataset):
 
 
 def batch_loader(batches, workers, device):
-    """Iterate over an :class:`EpochBatches` in order, prepared by ``workers`` processes."""
+    """Iterate over an :class:`EpochBatches` in order, prepared by ``workers`` processes.
+
+    numpy's BLAS runs single-threaded meanwhile: its idle threads spin for a while after
+    each small matrix product of the front end and slowed the training step beside
+    them by a sixth on two cores.
+    """
     # Forked workers share the spectrograms with the trainer instead of copying them.
     fork = workers > 0 and "fork" in multiprocessing.get_all_start_methods()
-    return torch.utils.data.DataLoader(
+    loader = torch.utils.data.DataLoader(
         batches,
         batch_size=None,
         num_workers=workers,
@@ -181,6 +187,8 @@ def batch_loader(batches, workers, device):
         multiprocessing_context="fork" if fork else None,
         generator=torch.Generator(),  # leaves the global RNG (dropout) untouched
     )
+    with threadpool_limits(1, user_api="blas"):
+        yield from loader
 
 
 def training_step(model, optimizer, inputs, targets, bf16=False):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import threadpoolctl
 import torch
 
 from svdnet import train
@@ -70,6 +71,25 @@ def test_batches_do_not_depend_on_the_number_of_workers(tiny_dataset):
         assert torch.equal(a, b) and torch.equal(ya, yb)
     batches.epoch = 1
     assert not torch.equal(next(iter(train.batch_loader(batches, 0, cpu)))[0], inline[0][0])
+
+
+class BlasThreads(torch.utils.data.Dataset):
+    """Reports, as its items, how many threads numpy's BLAS may use while preparing them."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        info = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        return torch.tensor([p["num_threads"] for p in info])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_batches_are_prepared_with_single_threaded_blas(workers):
+    before = threadpoolctl.threadpool_info()
+    for threads in train.batch_loader(BlasThreads(), workers, torch.device("cpu")):
+        assert len(threads) and (threads == 1).all()
+    assert threadpoolctl.threadpool_info() == before  # restored after the epoch
 
 
 def test_a_short_run_writes_meanstd_checkpoint_and_weights_that_load_back(tiny_dataset, tmp_path):
