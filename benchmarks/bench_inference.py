@@ -1,10 +1,11 @@
 """Inference speed: SVDNet throughput and per-layer inverter time, on the CPU by default.
 
-Compares the project's classifier (as ``load_classifier`` sets it up) with a plain
-fp32 NCHW PyTorch forward of the same network, measured in the same run, on the
-workload of ``invert.py`` and ``svdnet.evaluate``: consecutive excerpts of one file,
-which ``SVDNet.sliding_features`` evaluates with shared convolutions. Independent
-excerpts (a random batch) are reported too.
+Compares the project's classifier (as ``load_classifier`` and the command-line tools
+set it up) with a plain fp32 NCHW PyTorch forward of the same network under glibc's
+default allocator, each measured in a fresh process of the same run, on the workload
+of ``invert.py`` and ``svdnet.evaluate``: consecutive excerpts of one file, which
+``SVDNet.sliding_features`` evaluates with shared convolutions. Independent excerpts
+(a random batch) are reported too.
 
     python benchmarks/bench_inference.py [--threads 2] [--batch 32] [--repeats 10] [--json]
 """
@@ -15,12 +16,14 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.fresh import run_fresh  # noqa: E402
 from inverters.model import Inverter, load_inverter  # noqa: E402
 from svdnet.model import HIDDEN_LAYERS, LAYER_SHAPES, SVDNet, load_classifier  # noqa: E402
 
@@ -37,13 +40,24 @@ def median_seconds(fn, repeats):
     return statistics.median(times)
 
 
-def bench_classifier(batch, repeats, folder):
-    """Excerpts per second of a plain forward and of the project's loaded classifier."""
-    plain = SVDNet().eval()
-    plain.save_lasagne(folder / "classifier.npz")
-    ours = load_classifier(folder / "classifier.npz")
-    frames = torch.randn(batch + 114, 80)
-    x = frames.unfold(0, 115, 1).permute(0, 2, 1)[:, None].contiguous()  # consecutive
+def consecutive_frames(batch):
+    """Frames of ``batch`` consecutive excerpts, and the excerpts stacked (NCHW)."""
+    frames = torch.randn(batch + 114, 80, generator=torch.Generator().manual_seed(0))
+    return frames, frames.unfold(0, 115, 1).permute(0, 2, 1)[:, None].contiguous()
+
+
+def bench_plain(batch, repeats, weights):
+    """Excerpts per second of a plain fp32 NCHW forward."""
+    plain = SVDNet().load_lasagne(weights).eval()
+    x = consecutive_frames(batch)[1]
+    return batch / median_seconds(lambda: plain(x), repeats)
+
+
+def bench_classifier(batch, repeats, weights):
+    """Excerpts per second of the project's loaded classifier, and its difference from plain."""
+    plain = SVDNet().load_lasagne(weights).eval()
+    ours = load_classifier(weights)
+    frames, x = consecutive_frames(batch)
 
     def sliding():
         return ours.sliding_features(frames, ["fc9"])["fc9"][:, 0]
@@ -51,7 +65,6 @@ def bench_classifier(batch, repeats, folder):
     with torch.no_grad():
         max_diff = max(float((plain(x) - f()).abs().max()) for f in (sliding, lambda: ours(x)))
     return {
-        "plain_excerpts_per_s": batch / median_seconds(lambda: plain(x), repeats),
         "classifier_excerpts_per_s": batch / median_seconds(sliding, repeats),
         "classifier_random_batch_excerpts_per_s": batch / median_seconds(lambda: ours(x), repeats),
         "classifier_max_abs_diff": max_diff,
@@ -62,7 +75,6 @@ def bench_inverters(batch, repeats, folder):
     """Milliseconds per batch for each layer's inverter, loaded as invert.py loads it."""
     ms = {}
     for layer in HIDDEN_LAYERS:
-        Inverter(layer).save_lasagne(folder / f"{layer}.npz")
         inverter = load_inverter(folder / f"{layer}.npz", layer)
         feats = torch.randn(batch, *LAYER_SHAPES[layer])
         ms[layer] = 1000 * median_seconds(lambda: inverter(feats), repeats)  # noqa: B023
@@ -76,13 +88,21 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=10, help="timed runs each (default: 10)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of the numbers")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    measure = (args.batch, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
-        result = bench_classifier(args.batch, args.repeats, Path(tmp))
-        result["inverter_ms_per_batch32" if args.batch == 32 else "inverter_ms_per_batch"] = (
-            bench_inverters(args.batch, args.repeats, Path(tmp))
-        )
+        folder = Path(tmp)
+        SVDNet().save_lasagne(folder / "classifier.npz")
+        for layer in HIDDEN_LAYERS:
+            Inverter(layer).save_lasagne(folder / f"{layer}.npz")
+        result = {"plain_excerpts_per_s": run_fresh(
+            bench_plain, *measure, folder / "classifier.npz", threads=args.threads,
+            keep_memory=False,
+        )}  # fmt: skip
+        ours = partial(run_fresh, threads=args.threads, keep_memory=True)
+        result.update(ours(bench_classifier, *measure, folder / "classifier.npz"))
+        key = "inverter_ms_per_batch32" if args.batch == 32 else "inverter_ms_per_batch"
+        result[key] = ours(bench_inverters, *measure, folder)
     result.update(threads=args.threads, batch=args.batch)
     print(f"classifier, plain fp32 NCHW forward: {result['plain_excerpts_per_s']:8.1f} excerpts/s")
     for key, what in (

@@ -1,12 +1,13 @@
 """SVDNet training throughput with augmentation, against a plain fp32 training step.
 
 The plain step is the textbook loop: the network in PyTorch's default layout, one
-fixed random batch, no data preparation. The measured training path is the one
-``svdnet.train`` runs: batches augmented by the batch loader (``--workers``
-processes), the network in channels-last layout; once in float32 and once under
-bfloat16 autocast (``svdnet.train --bf16``). Medians over alternating rounds, so a
-change in the machine's load hits every measurement alike. Synthetic spectrograms stand in for
-a corpus, so nothing needs to be downloaded.
+fixed random batch, no data preparation, glibc's default allocator. The measured
+training path is the one ``svdnet.train`` runs: batches augmented by the batch loader
+(``--workers`` processes), the network in channels-last layout, freed memory kept for
+reuse (:mod:`svdnet.allocator`); once in float32 and once under bfloat16 autocast
+(``svdnet.train --bf16``). Each measurement runs in a fresh process. Medians over
+alternating rounds, so a change in the machine's load hits every measurement alike.
+Synthetic spectrograms stand in for a corpus, so nothing needs to be downloaded.
 
 Example
 -------
@@ -18,6 +19,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.fresh import run_fresh  # noqa: E402
 from svdnet import train  # noqa: E402
 from svdnet.audio import N_BINS_USED, mel_filterbank  # noqa: E402
 from svdnet.cli import add_device_option  # noqa: E402
@@ -134,14 +137,15 @@ def time_augmentation(batchsize, n_batches):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     device = pick_device(args.device)
-    torch.set_num_threads(args.threads)
-    measure = (args.batchsize, args.batches, args.warmup)
+    measure = (device, args.batchsize, args.batches, args.warmup)
+    plain = partial(run_fresh, threads=args.threads, keep_memory=False)
+    ours = partial(run_fresh, threads=args.threads, keep_memory=True)
     times = {"plain_step": [], "train": [], "train_bf16": []}
     for _ in range(args.repeats):
-        times["plain_step"] += time_plain_step(device, *measure)
-        times["train"] += time_training(device, *measure, args.workers)
+        times["plain_step"] += plain(time_plain_step, *measure)
+        times["train"] += ours(time_training, *measure, args.workers)
         if args.bf16:
-            times["train_bf16"] += time_training(device, *measure, args.workers, bf16=True)
+            times["train_bf16"] += ours(time_training, *measure, args.workers, True)
     results = {
         "device": str(device),
         "threads": args.threads,
