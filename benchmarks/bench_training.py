@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fresh import run_fresh  # noqa: E402
 from svdnet import train  # noqa: E402
-from svdnet.audio import N_BINS_USED, mel_filterbank  # noqa: E402
+from svdnet.audio import N_BINS, mel_filterbank  # noqa: E402
 from svdnet.cli import add_device_option  # noqa: E402
 from svdnet.dataset import Song  # noqa: E402
 from svdnet.device import (
@@ -68,7 +68,7 @@ def synthetic_songs(n_songs=8, n_frames=3000, seed=0):
     return [
         Song(
             f"synthetic{i}",
-            rng.exponential(size=(n_frames, N_BINS_USED)).astype(np.float32),
+            rng.exponential(size=(n_frames, N_BINS)).astype(np.float32),
             (rng.random(n_frames) > 0.5).astype(np.float32),
         )
         for i in range(n_songs)

@@ -12,9 +12,7 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(corpus classifier evaluate conv1 conv2 mp3 conv4 conv5 mp6 fc7 fc8)
 
 # Every inverter sees the same 38,400 training excerpts (1,200 batches): 12 epochs of
-# 3,200 for the convolutional layers, 6 of 6,400 for the others. (The shipped conv1,
-# conv2, mp3, conv4 and conv5 inverters ran 4 epochs first and were continued to 12
-# with --resume, which restores each epoch's order and the random states.)
+# 3,200 for the convolutional layers, 6 of 6,400 for the others.
 invert() {  # LAYER EPOCHS MAX_EXCERPTS
     python -m inverters.train demo_augment.npz "models/demo_augment_gen_$1.npz" --layer "$1" \
         --dataset demo --cache-spectra "$cache" --epochs "$2" --max-excerpts "$3" --seed 0
@@ -25,7 +23,7 @@ for step in "${steps[@]}"; do
         corpus) python -m svdnet.democorpus . --splits train valid test ;;
         classifier)
             python -m svdnet.train demo_augment.npz --dataset demo --cache-spectra "$cache" \
-                --epochs 10 --epochsize 300 --workers 1 --seed 0 --bf16 ;;
+                --epochs 10 --epochsize 300 --seed 0 --bf16 ;;
         evaluate)
             python -m svdnet.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache"
             python -m inverters.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" ;;

@@ -186,29 +186,34 @@ def _cache_path(cache_dir, path):
     return Path(cache_dir) / f"{Path(path).stem}-{digest}.npy"
 
 
-def load_spectrogram(path, cache_dir=None):
-    """Linear magnitude spectrogram of an audio file, cut to the 372 bins used.
+def load_spectrogram(path, cache_dir=None, n_bins=N_BINS_USED):
+    """Linear magnitude spectrogram of an audio file, cut to its lowest ``n_bins`` bins.
 
     Parameters
     ----------
     path : str or Path
         The audio file.
     cache_dir : str or Path, optional
-        Folder for one .npy per file, keyed by the file's content.
+        Folder for one .npy per file, keyed by the file's content; it holds all 513
+        bins, so one cache serves every ``n_bins``.
+    n_bins : int
+        372 (below 8 kHz, what the mel filterbank reads) by default; training with
+        pitch shifts reads up to all 513.
 
     Returns
     -------
-    spect : np.ndarray, float32, shape (n_frames, 372)
+    spect : np.ndarray, float32, shape (n_frames, n_bins)
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: audio file not found")
     cached = _cache_path(cache_dir, path) if cache_dir is not None else None
     if cached is not None and cached.is_file():
-        return np.load(cached)
-    spect = spectrogram(load_audio(path))[:, :N_BINS_USED]
-    spect = np.ascontiguousarray(spect)
+        spect = np.load(cached)
+        if spect.shape[1] == N_BINS:  # older caches kept 372 bins only
+            return np.ascontiguousarray(spect[:, :n_bins])
+    spect = spectrogram(load_audio(path))
     if cached is not None:
         with atomic_output(cached) as f:
             np.save(f, spect)
-    return spect
+    return np.ascontiguousarray(spect[:, :n_bins])

@@ -58,7 +58,7 @@ def random_excerpts(songs, starts, batchsize, n_frames, rng):
 
     Returns
     -------
-    spects : np.ndarray, float32, shape (batchsize, n_frames, 372)
+    spects : np.ndarray, float32, shape (batchsize, n_frames, n_bins)
     targets : np.ndarray, float32, shape (batchsize,)
         The label of each excerpt's central frame.
     """

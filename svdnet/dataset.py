@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from svdnet.audio import EXCERPT_FRAMES, FRAME_LEN, HOP_LENGTH, SAMPLE_RATE, load_spectrogram
+from svdnet.audio import (
+    EXCERPT_FRAMES,
+    FRAME_LEN,
+    HOP_LENGTH,
+    N_BINS_USED,
+    SAMPLE_RATE,
+    load_spectrogram,
+)
 from svdnet.errors import InputError
 
 SPLITS = ("train", "valid", "test")
@@ -110,14 +117,14 @@ class Song:
 
     def __init__(self, name, spect, targets):
         self.name = name
-        self.spect = spect  # (n_frames, 372) float32 magnitudes
+        self.spect = spect  # (n_frames, n_bins) float32 magnitudes, n_bins >= 372
         self.targets = targets  # (n_frames,) float32, 1.0 = singing
 
     def __repr__(self):
         return f"Song({self.name!r}, {len(self.spect)} frames)"
 
 
-def load_split(dataset_path, name, split, cache_dir=None, progress=True):
+def load_split(dataset_path, name, split, cache_dir=None, progress=True, n_bins=N_BINS_USED):
     """Spectrograms and targets of every file of a split.
 
     Parameters
@@ -130,6 +137,10 @@ def load_split(dataset_path, name, split, cache_dir=None, progress=True):
         ``train``, ``valid`` or ``test``.
     cache_dir : str or Path, optional
         Spectrogram cache (see :func:`svdnet.audio.load_spectrogram`).
+    progress : bool
+        Show a progress bar.
+    n_bins : int
+        Frequency bins kept: the 372 the mel filterbank reads, or more for pitch shifts.
 
     Returns
     -------
@@ -140,7 +151,7 @@ def load_split(dataset_path, name, split, cache_dir=None, progress=True):
     for file_name in tqdm(
         read_filelist(folder, split), desc=f"{split} spectra", disable=not progress
     ):
-        spect = load_spectrogram(audio_path(folder, file_name), cache_dir)
+        spect = load_spectrogram(audio_path(folder, file_name), cache_dir, n_bins)
         targets = frame_targets(read_labels(label_path(folder, file_name)), len(spect))
         songs.append(Song(file_name, spect, targets))
     return songs

@@ -24,6 +24,8 @@ from tqdm import tqdm
 
 from svdnet.audio import (
     EXCERPT_FRAMES,
+    N_BINS,
+    N_BINS_USED,
     N_MELS,
     load_meanstd,
     log_mel,
@@ -239,7 +241,9 @@ def train(args):
         logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
 
     filterbank = mel_filterbank()
-    songs = load_split(args.dataset_path, args.dataset, "train", args.cache_spectra)
+    # A pitch shift by 0.7 reads bins up to 372 / 0.7: keep all 513 for the augmentation.
+    n_bins = N_BINS if args.augment else N_BINS_USED
+    songs = load_split(args.dataset_path, args.dataset, "train", args.cache_spectra, n_bins=n_bins)
     meanstd_path = args.meanstd or args.out.with_name(f"{args.dataset}_meanstd.npz")
     mean, std = meanstd_for(meanstd_path, songs, filterbank)
     valid = valid_subset(

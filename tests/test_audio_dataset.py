@@ -44,6 +44,20 @@ def test_spectrogram_cache_is_reused_and_keyed_by_content(tmp_path):
     assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
+def test_cache_serves_any_number_of_bins_and_the_cut_is_the_spectrogram(tmp_path):
+    noise = np.random.default_rng(1).standard_normal(22050).astype(np.float32) * 0.1
+    sf.write(tmp_path / "a.wav", noise, 22050)
+    full = audio.spectrogram(audio.load_audio(tmp_path / "a.wav"))
+    for n_bins in (372, 513, 372):
+        spect = audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache", n_bins)
+        np.testing.assert_array_equal(spect, full[:, :n_bins])
+    (cached,) = (tmp_path / "cache").iterdir()
+    np.save(cached, full[:, :372])  # as older versions cached it
+    np.testing.assert_array_equal(
+        audio.load_spectrogram(tmp_path / "a.wav", cached.parent, 513), full
+    )
+
+
 def write_lab(path, segments):
     path.write_text(
         "".join(f"{a:.3f} {b:.3f} {'sing' if s else 'nosing'}\n" for a, b, s in segments)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from svdnet import augment
-from svdnet.audio import EXCERPT_FRAMES, N_BINS_USED, log_mel, mel_filterbank, standardise
+from svdnet.audio import EXCERPT_FRAMES, N_BINS, N_BINS_USED, log_mel, mel_filterbank, standardise
 from svdnet.dataset import Song
 
 FILTERBANK = mel_filterbank()
@@ -54,6 +54,14 @@ def test_shifting_down_leaves_the_bins_read_from_above_the_input_silent():
     out = augment.stretch_shift(spects, [1.0], [0.8])
     assert np.all(out[0, :, int(N_BINS_USED * 0.8) + 2 :] == 0)
     np.testing.assert_allclose(out[0, :, :250], 1.0, atol=1e-5)
+
+
+def test_shifting_all_513_bins_down_by_the_strongest_factor_fills_every_kept_bin():
+    spects = np.ones((1, augment.WIDE_FRAMES, N_BINS), np.float32)
+    out = augment.stretch_shift(spects, [1.0], [1 - augment.MAX_SHIFT])
+    assert out.shape == (1, EXCERPT_FRAMES, N_BINS_USED)
+    np.testing.assert_allclose(out[0, :, :356], 1.0, atol=1e-5)  # reads bins < 509
+    assert np.all(out[0, :, 365:] < 0.5)  # reads past bin 512: the original's zeros
 
 
 @settings(max_examples=30, deadline=None)

@@ -92,6 +92,24 @@ def test_batches_are_prepared_with_single_threaded_blas(workers):
     assert threadpoolctl.threadpool_info() == before  # restored after the epoch
 
 
+class Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("flags, n_bins", [([], 513), (["--no-augment"], 372)])
+def test_training_keeps_the_bins_a_pitch_shift_down_reads(tiny_dataset, tmp_path, flags, n_bins):
+    seen = []
+
+    def record(songs, *args):
+        seen.append({s.spect.shape[1] for s in songs})
+        raise Stop
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(Stop):
+        patch.setattr(train, "EpochBatches", record)
+        train.train(run_args(tiny_dataset, tmp_path / "m.npz", *flags))
+    assert seen == [{n_bins}]
+
+
 def test_a_short_run_writes_meanstd_checkpoint_and_weights_that_load_back(tiny_dataset, tmp_path):
     out = tmp_path / "model.npz"
     model = train.train(run_args(tiny_dataset, out))
