@@ -16,7 +16,6 @@ Example
 
 import argparse
 import json
-import os
 import sys
 import time
 from functools import partial
@@ -49,8 +48,7 @@ def build_parser():
     p.add_argument(
         "--workers",
         type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="batch-preparing processes, as svdnet.train's --workers (default: min(4, CPUs))",
+        help="batch-preparing processes (default: svdnet.train's for the device)",
     )
     p.add_argument(
         "--repeats", type=int, default=3, help="alternating rounds of each measurement (default: 3)"
@@ -137,6 +135,8 @@ def time_augmentation(batchsize, n_batches):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     device = pick_device(args.device)
+    if args.workers is None:
+        args.workers = train.default_workers(device)
     measure = (device, args.batchsize, args.batches, args.warmup)
     plain = partial(run_fresh, threads=args.threads, keep_memory=False)
     ours = partial(run_fresh, threads=args.threads, keep_memory=True)

@@ -94,9 +94,8 @@ def build_parser():
     p.add_argument(
         "--workers",
         type=int,
-        default=min(4, os.cpu_count() or 1),
         help="processes preparing batches; 0 prepares them in the training loop "
-        "(default: min(4, number of CPUs))",
+        "(default: all CPUs but one beside a GPU, min(4, CPUs) beside CPU training)",
     )
     p.add_argument(
         "--bf16",
@@ -170,6 +169,17 @@ class EpochBatches(torch.utils.data.Dataset):
             self.std, self.augment,
         )  # fmt: skip
         return torch.from_numpy(inputs)[:, None], torch.from_numpy(targets)
+
+
+def default_workers(device):
+    """Batch-preparing processes for training on ``device``.
+
+    Beside a GPU, augmentation is what limits the pace (a batch takes one core about
+    70 ms), so every CPU but the trainer's prepares batches; beside CPU training the
+    workers take cores from the network, and a few suffice.
+    """
+    cpus = os.cpu_count() or 1
+    return max(1, cpus - 1) if device.type == "cuda" else min(4, cpus)
 
 
 def batch_loader(batches, workers, device):
@@ -253,6 +263,7 @@ def train(args):
         songs, args.epochsize, args.batchsize, args.seed, filterbank, mean, std, args.augment
     )
 
+    workers = default_workers(device) if args.workers is None else args.workers
     torch.manual_seed(args.seed)
     model = SVDNet()
     orthogonal_init(model)
@@ -273,7 +284,7 @@ def train(args):
         batches.epoch = epoch
         with stop_on_divergence(ckpt):
             loss = run_epoch(
-                batch_loader(batches, args.workers, device),
+                batch_loader(batches, workers, device),
                 lambda batch: training_step(
                     model, optimizer, on_device(batch[0], device), batch[1].to(device), args.bf16
                 ),

@@ -73,6 +73,14 @@ def test_batches_do_not_depend_on_the_number_of_workers(tiny_dataset):
     assert not torch.equal(next(iter(train.batch_loader(batches, 0, cpu)))[0], inline[0][0])
 
 
+@pytest.mark.parametrize(
+    "device, cpus, workers", [("cuda", 16, 15), ("cuda", 1, 1), ("cpu", 16, 4), ("cpu", 2, 2)]
+)
+def test_default_workers_feed_a_gpu_from_every_spare_cpu(monkeypatch, device, cpus, workers):
+    monkeypatch.setattr(train.os, "cpu_count", lambda: cpus)
+    assert train.default_workers(torch.device(device)) == workers
+
+
 class BlasThreads(torch.utils.data.Dataset):
     """Reports, as its items, how many threads numpy's BLAS may use while preparing them."""
 
