@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The exact commands that produced the shipped demo files, on a 2-core CPU:
 #   demo_meanstd.npz, demo_augment.npz, models/demo_augment_gen_<layer>.npz
-# Usage: scripts/train_demo.sh [corpus|classifier|evaluate|LAYER ...]   (default: all steps)
+# and the README's numbers and figure: docs/demo_*.json, docs/demo_inversions.png
+# Usage: scripts/train_demo.sh [corpus|classifier|LAYER|evaluate ...]   (default: all steps)
 # The schedules are shortened from the papers' (20 x 2000 batches for SVDNet, 30 full
-# epochs for each inverter) so that everything trains on a CPU in about two hours;
+# epochs for each inverter): classifier, eight inverters and evaluation took 63 minutes;
 # with a GPU, drop --epochs/--epochsize/--max-excerpts to train with the full recipes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=cache/spectra
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(corpus classifier evaluate conv1 conv2 mp3 conv4 conv5 mp6 fc7 fc8)
+[ ${#steps[@]} -gt 0 ] || steps=(corpus classifier conv1 conv2 mp3 conv4 conv5 mp6 fc7 fc8 evaluate)
 
 # Every inverter sees the same 38,400 training excerpts (1,200 batches): 12 epochs of
 # 3,200 for the convolutional layers, 6 of 6,400 for the others.
@@ -24,9 +25,13 @@ for step in "${steps[@]}"; do
         classifier)
             python -m svdnet.train demo_augment.npz --dataset demo --cache-spectra "$cache" \
                 --epochs 10 --epochsize 300 --seed 0 --bf16 ;;
-        evaluate)
-            python -m svdnet.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache"
-            python -m inverters.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" ;;
+        evaluate)  # the last line of --json output is the JSON object
+            python -m svdnet.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" \
+                --json | tail -n 1 > docs/demo_classifier_metrics.json
+            python -m inverters.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" \
+                --json | tail -n 1 > docs/demo_inversion_mse.json
+            python -m inverters.figure demo_augment.npz docs/demo_inversions.png --dataset demo \
+                --cache-spectra "$cache" --mse docs/demo_inversion_mse.json ;;
         conv1) invert conv1 12 3200 ;;
         conv2) invert conv2 12 3200 ;;
         mp3) invert mp3 12 3200 ;;

@@ -174,8 +174,8 @@ class EpochBatches(torch.utils.data.Dataset):
 def default_workers(device):
     """Batch-preparing processes for training on ``device``.
 
-    Beside a GPU, augmentation is what limits the pace (a batch takes one core about
-    70 ms), so every CPU but the trainer's prepares batches; beside CPU training the
+    Beside a GPU, augmentation is what limits the pace (a batch of 32 takes one core about
+    80 ms), so every CPU but the trainer's prepares batches; beside CPU training the
     workers take cores from the network, and a few suffice.
     """
     cpus = os.cpu_count() or 1
