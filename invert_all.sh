@@ -7,8 +7,11 @@
 #   DATASET       dataset name under DATASET_PATH/datasets/ (default: demo)
 #   DATASET_PATH  folder holding datasets/            (default: this folder)
 # Example with the published weights: ./invert_all.sh jamendo_augment.npz models jamendo .
+# Environment: PYTHON (default: python), SPECTRA_CACHE (default: cache/spectra beside this script).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+python=${PYTHON:-python}
+cache=${SPECTRA_CACHE:-$here/cache/spectra}
 classifier=${1:-$here/demo_augment.npz}
 models=${2:-$here/models}
 dataset=${3:-demo}
@@ -17,7 +20,7 @@ shift $(($# < 4 ? $# : 4))
 
 if [ "$dataset" = demo ]; then
     # The demo test split is synthesised on first use (deterministic, under a minute).
-    python -m svdnet.democorpus "$dataset_path" --splits test
+    "$python" -m svdnet.democorpus "$dataset_path" --splits test
 fi
 
 prefix=$(basename "$classifier" .npz)
@@ -28,7 +31,7 @@ for layer in fc8 fc7 mp6 conv5 conv4 mp3 conv2 conv1; do
         echo "error: $models: no inverter ${prefix}_gen_${layer}[_aN].npz" >&2
         exit 2
     fi
-    python "$here/invert.py" "$classifier" "$inverter" "$dataset_path" "results/$layer" \
-        --layer "$layer" --dataset "$dataset" --cache-spectra "$here/cache/spectra" "$@"
+    "$python" "$here/invert.py" "$classifier" "$inverter" "$dataset_path" "results/$layer" \
+        --layer "$layer" --dataset "$dataset" --cache-spectra "$cache" "$@"
 done
 echo "plots of all eight layers are in results/<layer>/"

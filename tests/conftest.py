@@ -1,10 +1,24 @@
 """Tiny corpora in the Jamendo layout, for tests that train or evaluate on real files."""
 
+import atexit
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from svdnet.audio import SAMPLE_RATE
+
+# Same examples on every run and machine, and no example database in the working tree.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.load_profile("repeatable")
+# Hypothesis keeps other caches in its home folder: a temporary one, removed at exit.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 TINY_SPLITS = {"train": 3, "valid": 2, "test": 2}
 TINY_DURATION_S = 6.0

@@ -71,7 +71,10 @@ def test_lab_files_read_back_what_was_written(tmp_path_factory, cuts):
     segments = [(a / 1000, b / 1000, i % 2 == 0) for i, (a, b) in enumerate(pairwise(times))]
     path = tmp_path_factory.mktemp("lab") / "song.lab"
     write_lab(path, segments)
-    assert read_labels(path) == pytest.approx(segments)
+    labels = read_labels(path)
+    assert [sing for _, _, sing in labels] == [sing for _, _, sing in segments]
+    starts_ends = [t for a, b, _ in labels for t in (a, b)]
+    assert starts_ends == pytest.approx([t for a, b, _ in segments for t in (a, b)])
 
 
 @pytest.mark.parametrize("line", ["0.0 1.0", "0.0 x sing", "0.0 1.0 shout", "2.0 1.0 sing"])

@@ -1,5 +1,6 @@
 """invert.py end to end: plots, saved arrays, start times, the seed commands."""
 
+import os
 import re
 import shlex
 import shutil
@@ -198,7 +199,9 @@ def test_invert_all_writes_every_layer_into_its_own_folder(tmp_path):
         "--meanstd",
         str(tmp_path / "meanstd.npz"),
     ]
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path)
+    env = os.environ | {"PYTHON": sys.executable, "SPECTRA_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
+    assert any((tmp_path / "cache").iterdir())
     for layer in HIDDEN_LAYERS:
         assert len(list((tmp_path / "results" / layer).glob("plot_fileid_0_*.pdf"))) == 1
