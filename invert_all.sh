@@ -7,11 +7,10 @@
 #   DATASET       dataset name under DATASET_PATH/datasets/ (default: demo)
 #   DATASET_PATH  folder holding datasets/            (default: this folder)
 # Example with the published weights: ./invert_all.sh jamendo_augment.npz models jamendo .
-# Environment: PYTHON (default: python), SPECTRA_CACHE (default: cache/spectra beside this script).
+# Environment: PYTHON, the interpreter to run (default: python).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-python}
-cache=${SPECTRA_CACHE:-$here/cache/spectra}
 classifier=${1:-$here/demo_augment.npz}
 models=${2:-$here/models}
 dataset=${3:-demo}
@@ -32,6 +31,6 @@ for layer in fc8 fc7 mp6 conv5 conv4 mp3 conv2 conv1; do
         exit 2
     fi
     "$python" "$here/invert.py" "$classifier" "$inverter" "$dataset_path" "results/$layer" \
-        --layer "$layer" --dataset "$dataset" --cache-spectra "$cache" "$@"
+        --layer "$layer" --dataset "$dataset" "$@"
 done
 echo "plots of all eight layers are in results/<layer>/"

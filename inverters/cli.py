@@ -22,7 +22,12 @@ def build_parser():
     p.add_argument("dataset_path", help="folder holding datasets/<dataset>/")
     p.add_argument("results_dir", help="folder for the plots (created if missing)")
     p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")
-    p.add_argument("--cache-spectra", metavar="DIR", help="cache spectrograms here (default: off)")
+    p.add_argument(
+        "--cache-spectra",
+        metavar="DIR",
+        help="read spectrograms from this cache where it has them, as svdnet.train and "
+        "svdnet.evaluate write it (default: decode only the part of each file needed)",
+    )
     p.add_argument(
         "--layer", default="fc8", help=f"layer to invert: {', '.join(HIDDEN_LAYERS)} (default: fc8)"
     )

@@ -16,11 +16,12 @@ from inverters.evaluate import inverter_path
 from inverters.inversion import excerpt_index
 from inverters.model import load_inverter
 from inverters.plot import plot_all_layers
-from svdnet.audio import EXCERPT_FRAMES, load_meanstd, load_spectrogram, log_mel, standardise
+from svdnet.audio import EXCERPT_FRAMES, load_meanstd, log_mel, standardise
 from svdnet.cli import add_dataset_options, run_cli
 from svdnet.dataset import audio_path, dataset_dir, read_filelist
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
+from svdnet.spectra import load_window
 from svdnet.training import default_meanstd
 
 
@@ -50,9 +51,9 @@ def make_figure(args):
     if not 0 <= args.file_index < len(names):
         raise InputError(f"--file-index {args.file_index}: the test split has {len(names)} files")
     path = audio_path(folder, names[args.file_index])
-    norm = standardise(log_mel(load_spectrogram(path, args.cache_spectra)), mean, std)
     start = excerpt_index(args.time_index)
-    excerpt = norm[start : start + EXCERPT_FRAMES]
+    spect = load_window(path, start, EXCERPT_FRAMES, args.cache_spectra)
+    excerpt = standardise(log_mel(spect), mean, std)
     if len(excerpt) < EXCERPT_FRAMES:
         raise InputError(f"{path}: too short for an excerpt at {args.time_index:g} s")
     with torch.no_grad():

@@ -15,7 +15,6 @@ from svdnet.audio import (
     SAMPLE_RATE,
     atomic_save_npz,
     load_meanstd,
-    load_spectrogram,
     log_mel,
     standardise,
 )
@@ -23,6 +22,7 @@ from svdnet.dataset import audio_path, dataset_dir, read_filelist
 from svdnet.device import pick_device
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
+from svdnet.spectra import load_window
 
 N_EXCERPTS = 32  # excerpts fed per file, as in the original run
 RANDOM_START_S = (10, 19)  # the original drew integer start times from this range
@@ -56,11 +56,13 @@ def _make_results_dir(results_dir):
 
 
 def _file_strip(path, meanstd, excerpt_idx, cache_dir):
-    """Standardised frames of the N_EXCERPTS excerpts from ``excerpt_idx`` on, or None."""
-    norm = standardise(log_mel(load_spectrogram(path, cache_dir)), *meanstd)
+    """Standardised frames of the N_EXCERPTS excerpts from ``excerpt_idx`` on, or None.
+
+    Only that part of the file is decoded (or read from its cache).
+    """
     n_frames = N_EXCERPTS + EXCERPT_FRAMES - 1
-    strip = norm[excerpt_idx : excerpt_idx + n_frames]
-    return np.ascontiguousarray(strip) if len(strip) == n_frames else None
+    spect = load_window(path, excerpt_idx, n_frames, cache_dir)
+    return standardise(log_mel(spect), *meanstd) if len(spect) == n_frames else None
 
 
 def run_inversion(

@@ -1,16 +1,14 @@
-"""Signal front end: decoding, spectrogram, mel filterbank, log-mel, standardisation.
+"""Signal front end: spectrogram, mel filterbank, log-mel, standardisation.
+
+Decoding lives in :mod:`svdnet.decode`, whole files and their cache in :mod:`svdnet.spectra`.
 
 Every constant here follows the original SVDNet front end (Schlueter & Grill, 2015);
 the conformance tests compare each step with golden outputs of that implementation.
 """
 
-import hashlib
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from svdnet.errors import InputError
 from svdnet.files import atomic_output
@@ -26,75 +24,55 @@ N_BINS_USED = N_BINS * 2 * int(FMAX_HZ) // SAMPLE_RATE  # 372: bins below 8 kHz
 EXCERPT_FRAMES = 115  # about 1.6 s
 LOG_FLOOR = 1e-7
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+BLOCK_FRAMES = 4096  # frames transformed at once: 32 MB of float64 work space
+MEL_BLOCK_FRAMES = 1 << 16  # frames projected on the mel filterbank at once
 
 
-def _decode_soundfile(path):
-    samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return samples.mean(axis=1, dtype=np.float32), sr
-
-
-def _decode_ffmpeg(path):
-    """Decode with ffmpeg (mono, float32, our rate); used when libsndfile cannot."""
-    if shutil.which("ffmpeg") is None:
-        raise InputError(f"{path}: cannot decode (libsndfile failed and ffmpeg is not installed)")
-    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1"]
-    cmd += ["-ar", str(SAMPLE_RATE), "-"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0:
-        reason = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise InputError(f"{path}: cannot decode ({reason[-1] if reason else 'ffmpeg failed'})")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy(), SAMPLE_RATE
-
-
-def load_audio(path, sr=SAMPLE_RATE):
-    """Decode an audio file to a mono float32 signal.
-
-    Parameters
-    ----------
-    path : str or Path
-        A .wav, .flac, .ogg or .mp3 file (anything libsndfile or ffmpeg reads).
-    sr : int
-        Target sample rate in Hz; other rates are resampled with soxr.
-
-    Returns
-    -------
-    samples : np.ndarray, float32, shape (n_samples,)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: audio file not found")
-    try:
-        samples, file_sr = _decode_soundfile(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        samples, file_sr = _decode_ffmpeg(path)
-    if samples.size == 0:
-        raise InputError(f"{path}: audio file holds no samples")
-    if not np.all(np.isfinite(samples)):
-        raise InputError(f"{path}: audio file holds NaN or infinite samples")
-    if file_sr != sr:
-        import soxr  # a librosa dependency; only needed off the native rate
-
-        samples = soxr.resample(samples, file_sr, sr, quality="HQ").astype(np.float32)
-    return samples
-
-
-def spectrogram(samples):
+def spectrogram(samples, block_frames=BLOCK_FRAMES):
     """Magnitude spectrogram, computed in float64 like the original.
 
     Frames of 1024 samples every 315 samples, symmetric Hann window, first frame at
-    sample 0, no padding: ``(len(samples) - 1024) // 315 + 1`` frames.
+    sample 0, no padding: ``(len(samples) - 1024) // 315 + 1`` frames. They are
+    transformed ``block_frames`` at a time, so the float64 work space stays small.
 
     Returns
     -------
     spect : np.ndarray, float32, shape (n_frames, 513)
     """
-    samples = np.asarray(samples, dtype=np.float64)
+    samples = np.asarray(samples)
     n_frames = max(0, (len(samples) - FRAME_LEN) // HOP_LENGTH + 1)
+    spect = np.empty((n_frames, N_BINS), dtype=np.float32)
     if n_frames == 0:
-        return np.zeros((0, N_BINS), dtype=np.float32)
+        return spect
     frames = np.lib.stride_tricks.sliding_window_view(samples, FRAME_LEN)[::HOP_LENGTH]
-    frames = frames[:n_frames] * np.hanning(FRAME_LEN)
-    return np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32)
+    window = np.hanning(FRAME_LEN)  # float64: each block is windowed in float64
+    for first in range(0, n_frames, block_frames):
+        block = frames[first : min(first + block_frames, n_frames)] * window
+        spect[first : first + len(block)] = np.abs(np.fft.rfft(block, axis=1))
+    return spect
+
+
+def spectrogram_blocks(sample_blocks):
+    """The spectrogram of a stream of sample blocks, as a stream of frame blocks.
+
+    The frames are those of :func:`spectrogram` on all the samples joined: each block
+    keeps the samples of the frames it could not finish for the next.
+
+    Parameters
+    ----------
+    sample_blocks : iterable of np.ndarray, shape (n,)
+
+    Yields
+    ------
+    np.ndarray, float32, shape (n_frames, 513)
+    """
+    tail = np.zeros(0, np.float32)
+    for samples in sample_blocks:
+        joined = np.concatenate([tail, samples])
+        n_frames = max(0, (len(joined) - FRAME_LEN) // HOP_LENGTH + 1)
+        if n_frames:
+            yield spectrogram(joined[: (n_frames - 1) * HOP_LENGTH + FRAME_LEN])
+        tail = joined[n_frames * HOP_LENGTH :]
 
 
 def _hz_to_mel(f_hz):
@@ -141,8 +119,12 @@ def log_mel(spect, filterbank=None):
     """
     if filterbank is None:
         filterbank = mel_filterbank()
-    mel = np.asarray(spect[:, : len(filterbank)], np.float32) @ filterbank
-    return np.log(np.maximum(mel, LOG_FLOOR))
+    out = np.empty((len(spect), filterbank.shape[1]), np.float32)
+    # In blocks, so a memory-mapped spectrogram is never copied whole.
+    for first in range(0, len(spect), MEL_BLOCK_FRAMES):
+        block = np.asarray(spect[first : first + MEL_BLOCK_FRAMES, : len(filterbank)], np.float32)
+        out[first : first + len(block)] = np.log(np.maximum(block @ filterbank, LOG_FLOOR))
+    return out
 
 
 def load_meanstd(path, n_mels=N_MELS):
@@ -178,42 +160,3 @@ def atomic_save_npz(path, **arrays):
     """Save arrays as an .npz so that ``path`` is either absent or complete."""
     with atomic_output(path) as f:
         np.savez(f, **arrays)
-
-
-def _cache_path(cache_dir, path):
-    # Keyed by content, so an edited or replaced file is recomputed.
-    digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
-    return Path(cache_dir) / f"{Path(path).stem}-{digest}.npy"
-
-
-def load_spectrogram(path, cache_dir=None, n_bins=N_BINS_USED):
-    """Linear magnitude spectrogram of an audio file, cut to its lowest ``n_bins`` bins.
-
-    Parameters
-    ----------
-    path : str or Path
-        The audio file.
-    cache_dir : str or Path, optional
-        Folder for one .npy per file, keyed by the file's content; it holds all 513
-        bins, so one cache serves every ``n_bins``.
-    n_bins : int
-        372 (below 8 kHz, what the mel filterbank reads) by default; training with
-        pitch shifts reads up to all 513.
-
-    Returns
-    -------
-    spect : np.ndarray, float32, shape (n_frames, n_bins)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: audio file not found")
-    cached = _cache_path(cache_dir, path) if cache_dir is not None else None
-    if cached is not None and cached.is_file():
-        spect = np.load(cached)
-        if spect.shape[1] == N_BINS:  # older caches kept 372 bins only
-            return np.ascontiguousarray(spect[:, :n_bins])
-    spect = spectrogram(load_audio(path))
-    if cached is not None:
-        with atomic_output(cached) as f:
-            np.save(f, spect)
-    return np.ascontiguousarray(spect[:, :n_bins])

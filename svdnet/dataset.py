@@ -16,9 +16,9 @@ from svdnet.audio import (
     HOP_LENGTH,
     N_BINS_USED,
     SAMPLE_RATE,
-    load_spectrogram,
 )
 from svdnet.errors import InputError
+from svdnet.spectra import allow_open_files, load_spectrogram
 
 SPLITS = ("train", "valid", "test")
 
@@ -136,7 +136,8 @@ def load_split(dataset_path, name, split, cache_dir=None, progress=True, n_bins=
     split : str
         ``train``, ``valid`` or ``test``.
     cache_dir : str or Path, optional
-        Spectrogram cache (see :func:`svdnet.audio.load_spectrogram`).
+        Spectrogram cache (see :func:`svdnet.spectra.load_spectrogram`); the
+        spectrograms are then memory-mapped from it, not held in memory.
     progress : bool
         Show a progress bar.
     n_bins : int
@@ -147,10 +148,11 @@ def load_split(dataset_path, name, split, cache_dir=None, progress=True, n_bins=
     list of :class:`Song`
     """
     folder = dataset_dir(dataset_path, name)
+    names = read_filelist(folder, split)
+    if cache_dir is not None:
+        allow_open_files(len(names))
     songs = []
-    for file_name in tqdm(
-        read_filelist(folder, split), desc=f"{split} spectra", disable=not progress
-    ):
+    for file_name in tqdm(names, desc=f"{split} spectra", disable=not progress):
         spect = load_spectrogram(audio_path(folder, file_name), cache_dir, n_bins)
         targets = frame_targets(read_labels(label_path(folder, file_name)), len(spect))
         songs.append(Song(file_name, spect, targets))

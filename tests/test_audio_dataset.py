@@ -8,7 +8,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from svdnet import audio
+from svdnet import audio, decode, spectra
 from svdnet.dataset import excerpt_target, excerpts, frame_targets, read_labels
 from svdnet.errors import InputError
 
@@ -24,7 +24,7 @@ def test_stereo_is_averaged_to_mono_and_other_rates_are_resampled(tmp_path):
     t = np.arange(44100) / 44100
     left, right = np.sin(2 * np.pi * 440 * t), np.zeros_like(t)
     sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1).astype(np.float32), 44100)
-    samples = audio.load_audio(tmp_path / "s.wav")
+    samples = decode.load_audio(tmp_path / "s.wav")
     assert samples.dtype == np.float32 and samples.shape == (22050,)
     peak_hz = np.argmax(np.abs(np.fft.rfft(samples))) * 22050 / len(samples)
     assert peak_hz == pytest.approx(440, abs=2)
@@ -34,27 +34,27 @@ def test_stereo_is_averaged_to_mono_and_other_rates_are_resampled(tmp_path):
 def test_spectrogram_cache_is_reused_and_keyed_by_content(tmp_path):
     noise = np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1
     sf.write(tmp_path / "a.wav", noise, 22050)
-    first = audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache")
+    first = spectra.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache")
     assert first.shape == (67, 372) and len(list((tmp_path / "cache").iterdir())) == 1
     np.testing.assert_array_equal(
-        audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache"), first
+        spectra.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache"), first
     )
     sf.write(tmp_path / "a.wav", noise[:11025], 22050)  # same name, new content
-    assert audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache").shape == (32, 372)
+    assert spectra.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache").shape == (32, 372)
     assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
 def test_cache_serves_any_number_of_bins_and_the_cut_is_the_spectrogram(tmp_path):
     noise = np.random.default_rng(1).standard_normal(22050).astype(np.float32) * 0.1
     sf.write(tmp_path / "a.wav", noise, 22050)
-    full = audio.spectrogram(audio.load_audio(tmp_path / "a.wav"))
+    full = audio.spectrogram(decode.load_audio(tmp_path / "a.wav"))
     for n_bins in (372, 513, 372):
-        spect = audio.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache", n_bins)
+        spect = spectra.load_spectrogram(tmp_path / "a.wav", tmp_path / "cache", n_bins)
         np.testing.assert_array_equal(spect, full[:, :n_bins])
     (cached,) = (tmp_path / "cache").iterdir()
     np.save(cached, full[:, :372])  # as older versions cached it
     np.testing.assert_array_equal(
-        audio.load_spectrogram(tmp_path / "a.wav", cached.parent, 513), full
+        spectra.load_spectrogram(tmp_path / "a.wav", cached.parent, 513), full
     )
 
 
