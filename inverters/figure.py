@@ -18,7 +18,7 @@ from inverters.model import load_inverter
 from inverters.plot import plot_all_layers
 from svdnet.audio import EXCERPT_FRAMES, load_meanstd, log_mel, standardise
 from svdnet.cli import add_dataset_options, run_cli
-from svdnet.dataset import audio_path, dataset_dir, read_filelist
+from svdnet.dataset import audio_path, dataset_dir, ensure_demo_splits, read_filelist
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
 from svdnet.spectra import load_window
@@ -46,6 +46,7 @@ def make_figure(args):
     """Invert one excerpt with every layer's inverter and plot them together."""
     classifier = load_classifier(args.classifier)
     mean, std = load_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
+    ensure_demo_splits(args.dataset_path, args.dataset, ("test",))
     folder = dataset_dir(args.dataset_path, args.dataset)
     names = read_filelist(folder, "test")
     if not 0 <= args.file_index < len(names):

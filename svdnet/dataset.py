@@ -18,7 +18,7 @@ from svdnet.audio import (
     SAMPLE_RATE,
 )
 from svdnet.errors import InputError
-from svdnet.spectra import allow_open_files, load_spectrogram
+from svdnet.spectra import allow_open_files, load_spectrogram, mel_blocks
 
 SPLITS = ("train", "valid", "test")
 
@@ -29,6 +29,19 @@ def dataset_dir(dataset_path, name):
     if not folder.is_dir():
         raise InputError(f"{folder}: dataset folder not found")
     return folder
+
+
+def ensure_demo_splits(dataset_path, name, splits):
+    """Synthesise the demo corpus's ``splits`` that have no filelist yet (``name == "demo"``).
+
+    Other datasets are left alone: they must be downloaded or made by their owner.
+    """
+    folder = Path(dataset_path) / "datasets" / name
+    missing = [split for split in splits if not (folder / "filelists" / split).is_file()]
+    if name == "demo" and missing:
+        from svdnet.democorpus import write_corpus  # synthesis needs more imports
+
+        write_corpus(dataset_path, splits=tuple(missing))
 
 
 def read_filelist(folder, split):
@@ -75,14 +88,16 @@ def label_path(folder, name):
     return Path(folder) / "labels" / (Path(name).stem + ".lab")
 
 
-def frame_targets(segments, n_frames):
+def frame_targets(segments, n_frames, first_frame=0):
     """1.0 for frames whose centre lies in a singing segment, else 0.0.
 
     Returns
     -------
     targets : np.ndarray, float32, shape (n_frames,)
+        Of frames ``first_frame .. first_frame + n_frames - 1``.
     """
-    centres_s = (np.arange(n_frames) * HOP_LENGTH + FRAME_LEN / 2) / SAMPLE_RATE
+    frames = np.arange(first_frame, first_frame + n_frames)
+    centres_s = (frames * HOP_LENGTH + FRAME_LEN / 2) / SAMPLE_RATE
     targets = np.zeros(n_frames, np.float32)
     for start_s, end_s, is_singing in segments:
         if is_singing:
@@ -157,3 +172,14 @@ def load_split(dataset_path, name, split, cache_dir=None, progress=True, n_bins=
         targets = frame_targets(read_labels(label_path(folder, file_name)), len(spect))
         songs.append(Song(file_name, spect, targets))
     return songs
+
+
+def split_streams(dataset_path, name, split, mean, std, cache_dir=None):
+    """``(file name, standardised log-mel block stream)`` of every file of a split.
+
+    One file is decoded at a time, block by block (:func:`svdnet.spectra.mel_blocks`),
+    with a progress bar over the files: memory does not grow with their length.
+    """
+    folder = dataset_dir(dataset_path, name)
+    for file_name in tqdm(read_filelist(folder, split), desc=split, unit="file"):
+        yield file_name, mel_blocks(audio_path(folder, file_name), mean, std, cache_dir)

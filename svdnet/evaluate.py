@@ -12,22 +12,39 @@ Example
 """
 
 import argparse
+import itertools
 import json
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.ndimage import median_filter
-from tqdm import tqdm
 
 from svdnet.audio import EXCERPT_FRAMES, LOG_FLOOR, N_MELS, standardise
 from svdnet.cli import add_dataset_options, add_device_option, add_json_option, run_cli
+from svdnet.dataset import (
+    SPLITS,
+    dataset_dir,
+    ensure_demo_splits,
+    frame_targets,
+    label_path,
+    read_labels,
+    split_streams,
+)
 from svdnet.device import pick_device
+from svdnet.errors import InputError
 from svdnet.model import load_classifier
-from svdnet.training import default_meanstd, read_meanstd, standardised_split
+from svdnet.spectra import strips
+from svdnet.training import default_meanstd, read_meanstd
+
+logger = logging.getLogger(__name__)
 
 MEDIAN_FRAMES = 56
+# Training frames the baseline is fitted on, at most: 200,000 frames (48 min of audio)
+# take 64 MB, and the demo corpus's 168,000 all fit.
+BASELINE_FRAMES = 200_000
 METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
 
 
@@ -39,6 +56,12 @@ def build_parser():
     )
     p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
     add_dataset_options(p)
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the logistic-regression baseline (default: fitted on the train split, "
+        "skipped with a note where there is none)",
+    )
     add_device_option(p)
     add_json_option(p)
     return p
@@ -63,34 +86,37 @@ def pad_with_silence(mels, silence, n_frames=EXCERPT_FRAMES):
     return np.concatenate([pad, mels, pad])
 
 
-def frame_predictions(model, mels, silence, device, chunk_frames=4096, progress=None):
-    """P(singing) of the excerpt centred on each frame of one file.
+def stream_predictions(model, mel_blocks, silence, device, chunk_frames=4096):
+    """P(singing) of the excerpt centred on each frame of a file given as a block stream.
 
     Parameters
     ----------
     model : SVDNet, in eval mode
-    mels : np.ndarray, shape (n_frames, 80), standardised
+    mel_blocks : iterable of np.ndarray, shape (n, 80), standardised
+        The file's frames in order (:func:`svdnet.spectra.mel_blocks`).
     silence : np.ndarray, shape (80,)
+        Padded ``EXCERPT_FRAMES // 2`` times at each end (see :func:`pad_with_silence`).
     chunk_frames : int
         Frames computed at once with :meth:`SVDNet.sliding_features`, which shares
         the convolutions between overlapping excerpts (bounds the memory).
-    progress : tqdm, optional
-        Advanced by the number of frames done.
 
     Returns
     -------
     np.ndarray, float32, shape (n_frames,)
     """
-    padded = torch.from_numpy(pad_with_silence(mels, silence))
-    out = np.empty(len(mels), np.float32)
+    pad = np.repeat(silence[None], EXCERPT_FRAMES // 2, axis=0).astype(np.float32)
+    padded = itertools.chain([pad], mel_blocks, [pad])
+    out = [np.zeros(0, np.float32)]
     with torch.no_grad():
-        for first in range(0, len(mels), chunk_frames):
-            n = min(chunk_frames, len(mels) - first)
-            strip = padded[first : first + n + EXCERPT_FRAMES - 1].to(device)
-            out[first : first + n] = model.sliding_features(strip, ["fc9"])["fc9"][:, 0].cpu()
-            if progress is not None:
-                progress.update(n)
-    return out
+        for strip in strips(padded, chunk_frames, EXCERPT_FRAMES - 1):
+            fc9 = model.sliding_features(torch.from_numpy(strip).to(device), ["fc9"])["fc9"]
+            out.append(fc9[:, 0].cpu().numpy())
+    return np.concatenate(out)
+
+
+def frame_predictions(model, mels, silence, device, chunk_frames=4096):
+    """:func:`stream_predictions` of a file held in memory, ``mels`` (n_frames, 80)."""
+    return stream_predictions(model, [mels], silence, device, chunk_frames)
 
 
 def smooth(predictions, size=MEDIAN_FRAMES):
@@ -98,15 +124,82 @@ def smooth(predictions, size=MEDIAN_FRAMES):
     return median_filter(predictions, size=size, mode="nearest")
 
 
-def split_predictions(model, songs, silence, device, desc):
-    """Median-filtered predictions and targets of every frame of a split, concatenated."""
-    total = sum(len(mels) for _, mels, _ in songs)
-    with tqdm(total=total, desc=desc, unit="frame") as progress:
-        predictions = [
-            smooth(frame_predictions(model, mels, silence, device, progress=progress))
-            for _, mels, _ in songs
-        ]
-    return np.concatenate(predictions), np.concatenate([t for _, _, t in songs])
+class FrameSample:
+    """An evenly spaced sample of at most ``limit`` frames of a stream, kept in memory.
+
+    Every ``stride``-th frame is kept; when more than ``limit`` are, every other one is
+    dropped and the stride doubles. Streams shorter than ``limit`` are kept whole.
+    """
+
+    def __init__(self, limit):
+        self.limit, self.stride, self.seen = limit, 1, 0
+        self.frames, self.targets = [], []
+
+    def add(self, frames, targets):
+        """Offer the next frames of the stream and their targets."""
+        keep = (self.seen + np.arange(len(frames))) % self.stride == 0
+        self.frames.append(frames[keep])
+        self.targets.append(targets[keep])
+        self.seen += len(frames)
+        if sum(len(f) for f in self.frames) > self.limit:
+            frames, targets = self.arrays()
+            self.frames, self.targets = [frames[::2]], [targets[::2]]
+            self.stride *= 2
+
+    def arrays(self):
+        """The kept frames and targets as two arrays."""
+        return np.concatenate(self.frames), np.concatenate(self.targets)
+
+
+def song_streams(dataset_path, name, split, mean, std, cache_dir):
+    """``(labels, mel block stream)`` of every file of a split, one file at a time."""
+    folder = dataset_dir(dataset_path, name)
+    for file_name, blocks in split_streams(dataset_path, name, split, mean, std, cache_dir):
+        # Labels before the audio: a bad label file fails before its audio is decoded.
+        yield read_labels(label_path(folder, file_name)), blocks
+
+
+def _with_targets(blocks, labels):
+    """Pair each mel block with the targets of its frames."""
+    first = 0
+    for block in blocks:
+        yield block, frame_targets(labels, len(block), first)
+        first += len(block)
+
+
+def _tap(blocks, visit):
+    """Pass a stream of blocks on unchanged, calling ``visit`` on each."""
+    for block in blocks:
+        visit(block)
+        yield block
+
+
+def split_predictions(model, songs, silence, device, baseline=None):
+    """Median-filtered predictions and targets of every frame of a split, concatenated.
+
+    Parameters
+    ----------
+    songs : iterable of (labels, mel block stream), as :func:`song_streams` yields
+    baseline : (weights, bias), optional
+        A fitted logistic regression whose frame predictions are returned as well.
+
+    Returns
+    -------
+    dict
+        ``svdnet`` and ``targets``, and ``baseline`` where one is given: float32 arrays.
+    """
+    out = {"svdnet": [], "targets": [], "baseline": []}
+    for labels, blocks in songs:
+        if baseline is not None:  # the baseline sees each block on its way to SVDNet
+            blocks = _tap(
+                blocks, lambda b: out["baseline"].append(logistic_predictions(b, *baseline))
+            )
+        predictions = stream_predictions(model, blocks, silence, device)
+        out["svdnet"].append(smooth(predictions))
+        out["targets"].append(frame_targets(labels, len(predictions)))
+    if baseline is None:
+        del out["baseline"]
+    return {key: np.concatenate([np.zeros(0, np.float32), *parts]) for key, parts in out.items()}
 
 
 def best_threshold(predictions, targets):
@@ -185,18 +278,17 @@ def logistic_predictions(frames, weights, bias):
     return torch.sigmoid(torch.from_numpy(frames).double() @ weights + bias).float().numpy()
 
 
-def baseline_results(splits):
-    """Logistic regression on single frames: fit on train, threshold on valid, test metrics."""
-    frames = {name: np.concatenate([m for _, m, _ in songs]) for name, songs in splits.items()}
-    targets = {name: np.concatenate([t for _, _, t in songs]) for name, songs in splits.items()}
-    weights, bias = fit_logistic_regression(frames["train"], targets["train"])
-    predictions = {
-        name: logistic_predictions(frames[name], weights, bias) for name in ("valid", "test")
-    }
-    threshold = best_threshold(predictions["valid"], targets["valid"])
-    return binary_metrics(predictions["test"], targets["test"], threshold) | {
-        "threshold": threshold
-    }
+def fit_baseline(songs):
+    """Logistic regression on single frames of the training songs (at most
+    :data:`BASELINE_FRAMES` of them, evenly spaced, so memory stays bounded)."""
+    sample = FrameSample(BASELINE_FRAMES)
+    for labels, blocks in songs:
+        for frames, targets in _with_targets(blocks, labels):
+            sample.add(frames, targets)
+    frames, targets = sample.arrays()
+    if not len(frames):
+        raise InputError("the train split holds no frames to fit the baseline on")
+    return fit_logistic_regression(frames, targets)
 
 
 def evaluate(args):
@@ -204,27 +296,40 @@ def evaluate(args):
     device = pick_device(args.device)
     model = load_classifier(args.classifier, device)
     mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
-    splits = {
-        split: standardised_split(
-            args.dataset_path, args.dataset, split, mean, std, args.cache_spectra
-        )
-        for split in ("train", "valid", "test")
-    }
+    ensure_demo_splits(args.dataset_path, args.dataset, SPLITS)
+    folder = dataset_dir(args.dataset_path, args.dataset)
+
+    def songs(split):
+        return song_streams(args.dataset_path, args.dataset, split, mean, std, args.cache_spectra)
+
+    baseline = None
+    if not args.no_baseline:
+        if (folder / "filelists" / "train").is_file():
+            baseline = fit_baseline(songs("train"))
+        else:
+            logger.warning("note: %s has no train split: the baseline is skipped", folder)
     silence = silence_frame(mean, std)
     predictions = {
-        split: split_predictions(model, splits[split], silence, device, split)
+        split: split_predictions(model, songs(split), silence, device, baseline)
         for split in ("valid", "test")
     }
-    threshold = best_threshold(*predictions["valid"])
-    results = binary_metrics(*predictions["test"], threshold) | {"threshold": threshold}
-    return results | {"baseline": baseline_results(splits)}
+    results = {}
+    for key in ("svdnet", "baseline") if baseline is not None else ("svdnet",):
+        threshold = best_threshold(predictions["valid"][key], predictions["valid"]["targets"])
+        test = predictions["test"]
+        results[key] = binary_metrics(test[key], test["targets"], threshold) | {
+            "threshold": threshold
+        }
+    return results["svdnet"] | ({"baseline": results["baseline"]} if baseline else {})
 
 
 def format_table(results):
-    """The results as a small text table: one row per metric."""
-    lines = [f"{'':12s} {'SVDNet':>8s} {'baseline':>9s}"]
+    """The results as a small text table: one row per metric (a baseline column if any)."""
+    baseline = results.get("baseline")
+    lines = [f"{'':12s} {'SVDNet':>8s}" + (f" {'baseline':>9s}" if baseline else "")]
     for key in (*METRICS, "threshold"):
-        lines.append(f"{key:12s} {results[key]:8.4f} {results['baseline'][key]:9.4f}")
+        row = f"{key:12s} {results[key]:8.4f}"
+        lines.append(row + (f" {baseline[key]:9.4f}" if baseline else ""))
     return "\n".join(lines)
 
 

@@ -172,6 +172,26 @@ def mel_blocks(path, mean, std, cache_dir=None, filterbank=None):
         yield standardise(log_mel(block, filterbank), mean, std)
 
 
+def strips(blocks, n_new, overlap):
+    """Re-cut a stream of frame blocks into strips of ``n_new + overlap`` frames.
+
+    Each strip starts ``n_new`` frames after the previous one, so consecutive strips
+    share ``overlap`` frames; the last one may be shorter (but holds a new frame).
+
+    Yields
+    ------
+    np.ndarray, shape (<= n_new + overlap, n_bands), C-contiguous
+    """
+    held = None
+    for block in blocks:
+        held = block if held is None else np.concatenate([held, block])
+        while len(held) >= n_new + overlap:
+            yield np.ascontiguousarray(held[: n_new + overlap])
+            held = held[n_new:]
+    if held is not None and len(held) > overlap:
+        yield np.ascontiguousarray(held)
+
+
 def allow_open_files(n_files):
     """Raise the soft limit of open files if ``n_files`` memory maps would pass it.
 

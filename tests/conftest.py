@@ -59,3 +59,9 @@ def tiny_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_corpus")
     write_tiny_dataset(root)
     return root, "tiny"
+
+
+@pytest.fixture
+def make_tiny_dataset():
+    """:func:`write_tiny_dataset`, for tests that need other splits than the usual three."""
+    return write_tiny_dataset

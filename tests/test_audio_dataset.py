@@ -97,3 +97,17 @@ def test_excerpts_are_views_and_take_the_central_frames_label():
     np.testing.assert_array_equal(views[7], frames[7:122])
     assert excerpt_target(np.arange(200.0), 7) == 64
     assert excerpts(frames[:100]).shape == (0, 115, 80)
+
+
+def test_demo_splits_are_synthesised_on_first_use_only(tmp_path, monkeypatch):
+    from svdnet import democorpus
+    from svdnet.dataset import ensure_demo_splits
+
+    calls = []
+    monkeypatch.setattr(democorpus, "write_corpus", lambda root, splits: calls.append(splits))
+    (tmp_path / "datasets/demo/filelists").mkdir(parents=True)
+    (tmp_path / "datasets/demo/filelists/test").write_text("a.ogg\n")
+    ensure_demo_splits(tmp_path, "demo", ("train", "valid", "test"))
+    ensure_demo_splits(tmp_path, "demo", ("test",))
+    ensure_demo_splits(tmp_path, "jamendo", ("train", "test"))
+    assert calls == [("train", "valid")]

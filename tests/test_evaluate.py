@@ -120,3 +120,62 @@ def test_a_missing_meanstd_exits_2_with_one_line(tiny_dataset, classifier_files,
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "tiny_meanstd.npz" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("cuts", [[1], [60, 61, 200], [5, 100, 101, 102, 149]])
+def test_predictions_of_a_block_stream_equal_those_of_the_whole_file(cuts):
+    torch.manual_seed(0)
+    model = SVDNet().eval()
+    mels = np.random.default_rng(1).standard_normal((150, 80)).astype(np.float32)
+    silence = np.full(80, -3.0, np.float32)
+    whole = evaluate.frame_predictions(model, mels, silence, "cpu", chunk_frames=64)
+    blocks = np.split(mels, cuts)
+    streamed = evaluate.stream_predictions(model, iter(blocks), silence, "cpu", chunk_frames=20)
+    np.testing.assert_allclose(streamed, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_strips_overlap_and_cover_every_frame_once():
+    from svdnet.spectra import strips
+
+    frames = np.arange(103)[:, None]
+    got = list(strips(np.split(frames, [10, 11, 50]), 20, 5))
+    assert [len(s) for s in got] == [25, 25, 25, 25, 23]
+    assert [int(s[0, 0]) for s in got] == [0, 20, 40, 60, 80]
+    assert list(strips([frames[:5]], 20, 5)) == []  # nothing beyond the overlap
+
+
+def test_frame_sample_keeps_short_streams_whole_and_long_ones_bounded_and_even():
+    sample = evaluate.FrameSample(limit=100)
+    frames = np.arange(90, dtype=np.float32)[:, None]
+    sample.add(frames, frames[:, 0])
+    np.testing.assert_array_equal(sample.arrays()[0], frames)
+    for first in range(90, 1000, 70):  # 1000 frames in blocks of 70
+        block = np.arange(first, min(first + 70, 1000), dtype=np.float32)[:, None]
+        sample.add(block, block[:, 0])
+    kept, targets = sample.arrays()
+    assert len(kept) <= 100 and len(kept) > 50
+    assert np.unique(np.diff(kept[:, 0])).tolist() == [sample.stride] == [16]
+    np.testing.assert_array_equal(kept[:, 0], targets)
+
+
+def test_without_a_train_split_the_baseline_is_skipped_with_a_note(
+    tmp_path, classifier_files, capsys, caplog, make_tiny_dataset
+):
+    make_tiny_dataset(tmp_path, splits={"valid": 2, "test": 2})
+    argv = [str(classifier_files), "--dataset", "tiny", "--dataset-path", str(tmp_path)]
+    evaluate.main([*argv, "--device", "cpu", "--json"])
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "baseline" not in results and 0 <= results["accuracy"] <= 1
+    assert "no train split: the baseline is skipped" in caplog.text
+
+
+def test_no_baseline_skips_it_on_purpose(tiny_dataset, classifier_files, capsys, monkeypatch):
+    def fail(songs):
+        raise AssertionError("the baseline was fitted")
+
+    monkeypatch.setattr(evaluate, "fit_baseline", fail)
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+    evaluate.main([*argv, "--device", "cpu", "--no-baseline"])
+    table = capsys.readouterr().out
+    assert "accuracy" in table and "baseline" not in table

@@ -204,3 +204,29 @@ def test_batch_norm_in_training_mode_follows_lasagne():
     # Gradients flow through the batch statistics, as in Lasagne.
     (grad,) = torch.autograd.grad(y.sum(), x)
     torch.testing.assert_close(grad, torch.zeros_like(grad), rtol=0, atol=1e-5)
+
+
+def test_streamed_error_equals_the_error_over_the_whole_files(
+    tiny_dataset, classifier, classifier_file, monkeypatch
+):
+    """Strips of a few frames give the mse of excerpts cut from whole files in memory."""
+    from svdnet.augment import excerpt_starts
+    from svdnet.training import standardised_split
+
+    torch.manual_seed(1)
+    models = classifier_file.parent / "models"
+    models.mkdir()
+    inverter = Inverter("conv5").eval()
+    inverter.save_lasagne(models / "tiny_augment_gen_conv5.npz")
+    dataset_path, name = tiny_dataset
+    monkeypatch.setattr(inverter_evaluate, "STRIP_FRAMES", 33)  # many strips per file
+    argv = [str(classifier_file), "--dataset", name, "--dataset-path", str(dataset_path)]
+    args = inverter_evaluate.build_parser().parse_args([*argv, "--models", str(models)])
+    args.step, args.device = 7, "cpu"
+    streamed = inverter_evaluate.evaluate(args)["conv5"]["mse"]
+
+    mean, std = np.full(80, -4.0), np.full(80, 2.0)
+    mels = [m for _, m, _ in standardised_split(dataset_path, name, "test", mean, std)]
+    starts = excerpt_starts([len(m) for m in mels], 115, 7)
+    whole = train.inversion_mse(classifier, inverter, mels, starts, "conv5", "cpu")
+    assert streamed == pytest.approx(whole, rel=1e-5)
