@@ -1,9 +1,10 @@
 """Inference speed: SVDNet throughput and per-layer inverter time, on the CPU by default.
 
-Compares the project's classifier (as ``load_classifier`` and the command-line tools
-set it up) with a plain fp32 NCHW PyTorch forward of the same network under glibc's
-default allocator, each measured in a fresh process of the same run, on the workload
-of ``invert.py`` and ``svdnet.evaluate``: consecutive excerpts of one file, which
+Compares the project's classifier and inverters (as ``load_classifier``,
+``load_inverter`` and the command-line tools set them up) with a plain fp32 NCHW
+PyTorch forward of the same networks under glibc's default allocator, each measured
+in a fresh process of the same run, on the workload of ``invert.py`` and
+``svdnet.evaluate``: consecutive excerpts of one file, which
 ``SVDNet.sliding_features`` evaluates with shared convolutions. Independent excerpts
 (a random batch) are reported too.
 
@@ -24,8 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fresh import run_fresh  # noqa: E402
+from benchmarks.machine import cpu_info  # noqa: E402
 from inverters.model import Inverter, load_inverter  # noqa: E402
 from svdnet.model import HIDDEN_LAYERS, LAYER_SHAPES, SVDNet, load_classifier  # noqa: E402
+from svdnet.params import read_params  # noqa: E402
 
 
 def median_seconds(fn, repeats):
@@ -71,11 +74,17 @@ def bench_classifier(batch, repeats, weights):
     }
 
 
-def bench_inverters(batch, repeats, folder):
-    """Milliseconds per batch for each layer's inverter, loaded as invert.py loads it."""
+def bench_inverters(batch, repeats, folder, plain=False):
+    """Milliseconds per batch for each layer's inverter: loaded as invert.py loads it, or
+    (``plain``) a plain fp32 NCHW forward of the same architecture and weights."""
     ms = {}
     for layer in HIDDEN_LAYERS:
-        inverter = load_inverter(folder / f"{layer}.npz", layer)
+        path = folder / f"{layer}.npz"
+        if plain:
+            inverter = Inverter(layer).eval()
+            inverter.from_lasagne(read_params(path))
+        else:
+            inverter = load_inverter(path, layer)
         feats = torch.randn(batch, *LAYER_SHAPES[layer])
         ms[layer] = 1000 * median_seconds(lambda: inverter(feats), repeats)  # noqa: B023
     return ms
@@ -101,9 +110,18 @@ def main(argv=None):
         )}  # fmt: skip
         ours = partial(run_fresh, threads=args.threads, keep_memory=True)
         result.update(ours(bench_classifier, *measure, folder / "classifier.npz"))
-        key = "inverter_ms_per_batch32" if args.batch == 32 else "inverter_ms_per_batch"
-        result[key] = ours(bench_inverters, *measure, folder)
-    result.update(threads=args.threads, batch=args.batch)
+        result["plain_inverter_ms_per_batch"] = run_fresh(
+            bench_inverters, *measure, folder, True, threads=args.threads, keep_memory=False
+        )
+        result["inverter_ms_per_batch"] = ours(bench_inverters, *measure, folder)
+    result["classifier_speedup"] = (
+        result["classifier_excerpts_per_s"] / result["plain_excerpts_per_s"]
+    )
+    result["inverter_speedup"] = {
+        layer: result["plain_inverter_ms_per_batch"][layer] / ms
+        for layer, ms in result["inverter_ms_per_batch"].items()
+    }
+    result.update(threads=args.threads, batch=args.batch, machine=cpu_info())
     print(f"classifier, plain fp32 NCHW forward: {result['plain_excerpts_per_s']:8.1f} excerpts/s")
     for key, what in (
         ("classifier_excerpts_per_s", "this project, consecutive excerpts"),
@@ -112,8 +130,12 @@ def main(argv=None):
         ratio = result[key] / result["plain_excerpts_per_s"]
         print(f"classifier, {what}: {result[key]:8.1f} excerpts/s ({ratio:.2f}x plain)")
     print(f"  max |difference| from the plain forward: {result['classifier_max_abs_diff']:.1e}")
-    for layer, ms in next(v for k, v in result.items() if k.startswith("inverter_ms")).items():
-        print(f"inverter {layer:5s}: {ms:8.1f} ms per batch of {args.batch}")
+    for layer, ms in result["inverter_ms_per_batch"].items():
+        plain_ms = result["plain_inverter_ms_per_batch"][layer]
+        print(
+            f"inverter {layer:5s}: {ms:8.1f} ms per batch of {args.batch} "
+            f"(plain fp32 NCHW {plain_ms:.1f} ms: {result['inverter_speedup'][layer]:.2f}x)"
+        )
     if args.json:
         print(json.dumps(result))
 

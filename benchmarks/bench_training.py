@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fresh import run_fresh  # noqa: E402
+from benchmarks.machine import cpu_info  # noqa: E402
 from svdnet import train  # noqa: E402
 from svdnet.audio import N_BINS, mel_filterbank  # noqa: E402
 from svdnet.cli import add_device_option  # noqa: E402
@@ -161,6 +162,7 @@ def main(argv=None):
     results["speedup"] = results["train_excerpts_per_s"] / plain
     if args.bf16:
         results["speedup_bf16"] = results["train_bf16_excerpts_per_s"] / plain
+    results["machine"] = cpu_info()
     for key, value in results.items():
         print(f"{key:28s} {value:.4g}" if isinstance(value, float) else f"{key:28s} {value}")
     if args.json:

@@ -143,18 +143,40 @@ def finite_step(loss, optimizer):
     return loss_value
 
 
+class LazyMels:
+    """Standardised log-mel frames of a (memory-mapped) spectrogram, made when sliced.
+
+    Stands in for the array of all frames where a split's spectra stay on disk: only the
+    rows asked for are read and transformed.
+    """
+
+    def __init__(self, spect, filterbank, mean, std):
+        self.spect, self.filterbank, self.mean, self.std = spect, filterbank, mean, std
+
+    def __len__(self):
+        return len(self.spect)
+
+    def __getitem__(self, rows):
+        return standardise(log_mel(self.spect[rows], self.filterbank), self.mean, self.std)
+
+
 def standardised_split(dataset_path, name, split, mean, std, cache_dir=None):
     """Standardised log-mel spectrograms and frame targets of every file of a split.
+
+    With ``cache_dir`` the spectra stay memory-mapped from the cache and ``mels`` is a
+    :class:`LazyMels`, so a split larger than memory can be used.
 
     Returns
     -------
     list of (name, mels, targets)
-        ``mels``: float32 (n_frames, 80); ``targets``: float32 (n_frames,).
+        ``mels``: float32 (n_frames, 80), sliced by rows; ``targets``: float32 (n_frames,).
     """
     filterbank = mel_filterbank()
+    songs = load_split(dataset_path, name, split, cache_dir)
+    if cache_dir is not None:
+        return [(s.name, LazyMels(s.spect, filterbank, mean, std), s.targets) for s in songs]
     return [
-        (song.name, standardise(log_mel(song.spect, filterbank), mean, std), song.targets)
-        for song in load_split(dataset_path, name, split, cache_dir)
+        (s.name, standardise(log_mel(s.spect, filterbank), mean, std), s.targets) for s in songs
     ]
 
 

@@ -230,3 +230,11 @@ def test_streamed_error_equals_the_error_over_the_whole_files(
     starts = excerpt_starts([len(m) for m in mels], 115, 7)
     whole = train.inversion_mse(classifier, inverter, mels, starts, "conv5", "cpu")
     assert streamed == pytest.approx(whole, rel=1e-5)
+
+
+def test_a_short_run_trains_from_the_memory_mapped_cache(tiny_dataset, classifier_file, tmp_path):
+    cache = tmp_path / "cache"
+    out = tmp_path / "inv.npz"
+    train.train(run_args(tiny_dataset, classifier_file, out, "fc8", "--cache-spectra", str(cache)))
+    assert len(list(cache.glob("*.npy"))) == 5  # train and valid files
+    load_inverter(out, "fc8")

@@ -193,3 +193,23 @@ def test_a_bf16_autocast_step_updates_the_float32_weights():
     assert torch.isfinite(loss)
     weight = model.stages["conv1"][0].weight
     assert weight.dtype == torch.float32 and not torch.equal(weight, before)
+
+
+def test_with_a_cache_splits_stay_memory_mapped_and_slice_to_the_same_mels(tiny_dataset, tmp_path):
+    from svdnet.training import LazyMels, standardised_split
+
+    mean, std = np.full(80, -4.0), np.full(80, 2.0)
+    eager = standardised_split(*tiny_dataset, "train", mean, std)
+    lazy = standardised_split(*tiny_dataset, "train", mean, std, tmp_path / "cache")
+    for (_, whole, targets), (_, mels, lazy_targets) in zip(eager, lazy, strict=True):
+        assert isinstance(mels, LazyMels) and isinstance(mels.spect.base, np.memmap)
+        assert len(mels) == len(whole)
+        np.testing.assert_allclose(mels[40:155], whole[40:155], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(lazy_targets, targets)
+
+
+def test_a_short_run_trains_from_the_memory_mapped_cache(tiny_dataset, tmp_path):
+    cache = tmp_path / "cache"
+    train.train(run_args(tiny_dataset, tmp_path / "net.npz", "--cache-spectra", str(cache)))
+    assert len(list(cache.glob("*.npy"))) == 5  # train and valid files
+    load_classifier(tmp_path / "net.npz")
