@@ -9,28 +9,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=cache/spectra
+python=${PYTHON:-python}  # the interpreter to run
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(corpus classifier conv1 conv2 mp3 conv4 conv5 mp6 fc7 fc8 evaluate)
 
 # Every inverter sees the same 38,400 training excerpts (1,200 batches): 12 epochs of
 # 3,200 for the convolutional layers, 6 of 6,400 for the others.
 invert() {  # LAYER EPOCHS MAX_EXCERPTS
-    python -m inverters.train demo_augment.npz "models/demo_augment_gen_$1.npz" --layer "$1" \
+    "$python" -m inverters.train demo_augment.npz "models/demo_augment_gen_$1.npz" --layer "$1" \
         --dataset demo --cache-spectra "$cache" --epochs "$2" --max-excerpts "$3" --seed 0
 }
 
 for step in "${steps[@]}"; do
     case $step in
-        corpus) python -m svdnet.democorpus . --splits train valid test ;;
+        corpus) "$python" -m svdnet.democorpus . --splits train valid test ;;
         classifier)
-            python -m svdnet.train demo_augment.npz --dataset demo --cache-spectra "$cache" \
+            "$python" -m svdnet.train demo_augment.npz --dataset demo --cache-spectra "$cache" \
                 --epochs 10 --epochsize 300 --seed 0 --bf16 ;;
         evaluate)  # the last line of --json output is the JSON object
-            python -m svdnet.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" \
+            "$python" -m svdnet.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" \
                 --json | tail -n 1 > docs/demo_classifier_metrics.json
-            python -m inverters.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" \
+            "$python" -m inverters.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" \
                 --json | tail -n 1 > docs/demo_inversion_mse.json
-            python -m inverters.figure demo_augment.npz docs/demo_inversions.png --dataset demo \
+            "$python" -m inverters.figure demo_augment.npz docs/demo_inversions.png --dataset demo \
                 --cache-spectra "$cache" --mse docs/demo_inversion_mse.json ;;
         conv1) invert conv1 12 3200 ;;
         conv2) invert conv2 12 3200 ;;

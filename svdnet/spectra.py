@@ -145,6 +145,8 @@ def load_window(path, start_frame, n_frames, cache_dir=None):
     -------
     np.ndarray, float32, shape (<= n_frames, 513)
     """
+    if start_frame < 0:
+        raise InputError(f"{path}: no frame starts before the file (asked for frame {start_frame})")
     if cache_dir is not None:
         spect = _read_cache(cache_path(cache_dir, path))
         if spect is not None:
