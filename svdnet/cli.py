@@ -11,6 +11,8 @@ import math
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from svdnet.allocator import keep_freed_memory
 from svdnet.errors import InputError, TrainingDiverged
 
@@ -137,8 +139,15 @@ def run_cli(run, *args, **kwargs):
     try:
         return run(*args, **kwargs)
     except (InputError, TrainingDiverged) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: {err}", 2)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(INTERRUPTED_STATUS)
+        _fail("interrupted", INTERRUPTED_STATUS)
+
+
+def _fail(message, status):
+    # A progress bar cut short by the exception is still open on the last line: close
+    # it first, which ends its line, so the message stands on a line of its own.
+    for bar in list(tqdm._instances):
+        bar.close()
+    print(message, file=sys.stderr)
+    sys.exit(status)
