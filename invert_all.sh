@@ -9,6 +9,9 @@
 # Example with the published weights: ./invert_all.sh jamendo_augment.npz models jamendo .
 # Environment: PYTHON, the interpreter to run (default: python).
 set -euo pipefail
+# Ctrl-C stops the whole run (status 130) instead of going on with the next layer; a
+# layer's invert.py that was interrupted exits 130 itself, which set -e passes on.
+trap 'exit 130' INT
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-python}
 classifier=${1:-$here/demo_augment.npz}

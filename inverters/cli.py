@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from inverters.inversion import run_inversion
-from svdnet.cli import run_cli
+from svdnet.cli import non_negative_float, positive_int, random_seed, run_cli
 from svdnet.model import HIDDEN_LAYERS
 
 # The folder holding invert.py and the <dataset>_meanstd.npz files.
@@ -32,21 +32,25 @@ def build_parser():
         "--layer", default="fc8", help=f"layer to invert: {', '.join(HIDDEN_LAYERS)} (default: fc8)"
     )
     p.add_argument(
-        "--n_conv_layers", type=int, help="conv layers of the inverter (default: from the file)"
+        "--n_conv_layers",
+        type=positive_int,
+        help="conv layers of the inverter (default: from the file)",
     )
     p.add_argument(
-        "--n_conv_filters", type=int, help="filters per conv layer (default: from the file)"
+        "--n_conv_filters",
+        type=positive_int,
+        help="filters per conv layer (default: from the file)",
     )
     for flag in ("--augment", "--no-augment", "--featloss"):
         p.add_argument(flag, action="store_true", help="accepted for compatibility; no effect")
     p.add_argument(
         "--time-index",
-        type=float,
+        type=non_negative_float,
         metavar="SECONDS",
         help="start of the plotted excerpt (default: a random integer of 10..19 s per file)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="seed of the random start times (default: 0)"
+        "--seed", type=random_seed, default=0, help="seed of the random start times (default: 0)"
     )
     p.add_argument("--filelist", default="test", help="filelist to run over (default: test)")
     p.add_argument(

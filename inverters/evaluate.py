@@ -23,7 +23,7 @@ from svdnet.cli import (
     add_dataset_options,
     add_device_option,
     add_json_option,
-    check_minimums,
+    positive_int,
     run_cli,
 )
 from svdnet.dataset import ensure_demo_splits, split_streams
@@ -52,7 +52,7 @@ def build_parser():
         help="folder of the <dataset>_augment_gen_<layer>.npz inverters (default: models)",
     )
     p.add_argument(
-        "--step", type=int, default=10, help="frames between test excerpts (default: 10)"
+        "--step", type=positive_int, default=10, help="frames between test excerpts (default: 10)"
     )
     add_device_option(p)
     add_json_option(p)
@@ -145,10 +145,7 @@ def run(args):
 
 def main(argv=None):
     """Command-line entry point (see ``--help``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_minimums(parser, args, {"step": 1})
-    run_cli(run, args)
+    run_cli(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

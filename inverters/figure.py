@@ -8,6 +8,7 @@ Example
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -15,14 +16,14 @@ import torch
 from inverters.evaluate import inverter_path
 from inverters.inversion import excerpt_index
 from inverters.model import load_inverter
-from inverters.plot import plot_all_layers
-from svdnet.audio import EXCERPT_FRAMES, load_meanstd, log_mel, standardise
-from svdnet.cli import add_dataset_options, run_cli
+from inverters.plot import check_figure_path, plot_all_layers
+from svdnet.audio import EXCERPT_FRAMES, log_mel, standardise
+from svdnet.cli import add_dataset_options, non_negative_float, non_negative_int, run_cli
 from svdnet.dataset import audio_path, dataset_dir, ensure_demo_splits, read_filelist
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
 from svdnet.spectra import load_window
-from svdnet.training import default_meanstd
+from svdnet.training import default_meanstd, read_meanstd
 
 
 def build_parser():
@@ -36,16 +37,48 @@ def build_parser():
     p.add_argument(
         "--models", type=Path, default=Path("models"), help="inverters (default: models)"
     )
-    p.add_argument("--file-index", type=int, default=0, help="test file to use (default: 0)")
-    p.add_argument("--time-index", type=float, default=20.0, help="start, s (default: 20)")
+    p.add_argument(
+        "--file-index", type=non_negative_int, default=0, help="test file to use (default: 0)"
+    )
+    p.add_argument(
+        "--time-index", type=non_negative_float, default=20.0, help="start, s (default: 20)"
+    )
     p.add_argument("--mse", type=Path, help="JSON of `python -m inverters.evaluate --json`")
     return p
 
 
+def read_test_mse(path):
+    """``{layer: mse}`` from the JSON line of ``python -m inverters.evaluate --json``.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not JSON, or gives a layer's ``mse`` as anything but a
+        finite number.
+    """
+    try:
+        results = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not a readable JSON results file ({err})") from None
+    if not isinstance(results, dict):
+        raise InputError(
+            f"{path}: expected a JSON object of layers, found {type(results).__name__}"
+        )
+    test_mse = {}
+    for layer in (layer for layer in HIDDEN_LAYERS if layer in results):
+        mse = results[layer].get("mse") if isinstance(results[layer], dict) else None
+        if isinstance(mse, bool) or not isinstance(mse, (int, float)) or not math.isfinite(mse):
+            raise InputError(f'{path}: {layer} needs a finite number as "mse", found {mse!r}')
+        test_mse[layer] = mse
+    return test_mse
+
+
 def make_figure(args):
     """Invert one excerpt with every layer's inverter and plot them together."""
+    check_figure_path(args.out)
+    test_mse = read_test_mse(args.mse) if args.mse else None
     classifier = load_classifier(args.classifier)
-    mean, std = load_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
+    mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
     ensure_demo_splits(args.dataset_path, args.dataset, ("test",))
     folder = dataset_dir(args.dataset_path, args.dataset)
     names = read_filelist(folder, "test")
@@ -65,10 +98,6 @@ def make_figure(args):
             )[0].numpy()
             for layer in HIDDEN_LAYERS
         }
-    test_mse = None
-    if args.mse:
-        results = json.loads(args.mse.read_text())
-        test_mse = {layer: results[layer]["mse"] for layer in HIDDEN_LAYERS if layer in results}
     title = f"{path.name} at {args.time_index:g} s, P(singing) = {float(feats['fc9'][0, 0]):.2f}"
     plot_all_layers(args.out, excerpt, inversions, test_mse, title)
 

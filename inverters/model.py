@@ -7,7 +7,7 @@ from inverters.architectures import CONV_INVERTERS, Block, architecture, build
 from svdnet import lasagne
 from svdnet.device import on_device
 from svdnet.errors import InputError
-from svdnet.model import HIDDEN_LAYERS, LAYER_SHAPES
+from svdnet.model import HIDDEN_LAYERS, LAYER_SHAPES, SVDNet
 from svdnet.params import check_shapes, read_params, write_params
 
 
@@ -109,6 +109,8 @@ def load_inverter(path, layer, n_conv_layers=None, n_conv_filters=None, device="
     if layer not in HIDDEN_LAYERS:
         raise InputError(f"unknown layer {layer!r}; choose from {', '.join(HIDDEN_LAYERS)}")
     arrays = read_params(path, what="inverter file")
+    if [a.shape for a in arrays] == SVDNet().lasagne_shapes():
+        raise InputError(f"{path}: this is an SVDNet classifier file, not a {layer} inverter")
     fitting = layers_fitting(arrays)
     if fitting and layer not in fitting:
         raise InputError(f"{path}: this inverter is for layer {'/'.join(fitting)}, not {layer}")

@@ -8,9 +8,25 @@ matplotlib.use("Agg")  # files only; no display needed
 import librosa.display  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
 from svdnet.audio import FMAX_HZ, FMIN_HZ, HOP_LENGTH, SAMPLE_RATE  # noqa: E402
-from svdnet.files import atomic_output  # noqa: E402
+from svdnet.errors import InputError  # noqa: E402
+from svdnet.files import atomic_output, check_output_file  # noqa: E402
+
+
+def check_figure_path(path):
+    """Raise an :class:`InputError` before any work if a figure cannot be written to ``path``.
+
+    The suffix picks the format, so it must be one matplotlib writes (.png, .pdf, .svg, ...).
+    """
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix[1:].lower() not in formats:
+        raise InputError(
+            f"{path}: unknown figure format {Path(path).suffix!r}; use one of "
+            + ", ".join(f".{ext}" for ext in sorted(formats))
+        )
+    check_output_file(path, "figure")
 
 
 def min_max_scale(x):

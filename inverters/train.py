@@ -29,10 +29,13 @@ from svdnet.cli import (
     add_dataset_options,
     add_device_option,
     add_training_options,
-    check_minimums,
+    non_negative_float,
+    positive_float,
+    positive_int,
     run_cli,
 )
 from svdnet.device import on_device, pick_device
+from svdnet.files import check_output_file
 from svdnet.model import HIDDEN_LAYERS, LAYERS, load_classifier
 from svdnet.training import (
     checkpoint_path,
@@ -77,16 +80,18 @@ def build_parser():
     add_dataset_options(p)
     p.add_argument(
         "--n_conv_layers",
-        type=int,
+        type=positive_int,
         help="conv layers of a conv/pool inverter (default: the published architecture)",
     )
     p.add_argument(
         "--n_conv_filters",
-        type=int,
+        type=positive_int,
         help="filters per conv layer of a conv/pool inverter (default: the published one)",
     )
     add_training_options(p, epochs=30)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument(
+        "--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 1e-3)"
+    )
     p.add_argument(
         "--lr-schedule",
         type=int,
@@ -95,18 +100,21 @@ def build_parser():
         help="; ".join(f"{k}: {v}" for k, v in SCHEDULES.items()) + " (default: 0)",
     )
     p.add_argument(
-        "--step", type=int, default=10, help="frames between training excerpts (default: 10)"
+        "--step",
+        type=positive_int,
+        default=10,
+        help="frames between training excerpts (default: 10)",
     )
     p.add_argument(
         "--valid-step",
-        type=int,
+        type=positive_int,
         default=50,
         help="frames between validation excerpts; larger than --step to keep the "
         "per-epoch validation quick (default: 50)",
     )
     p.add_argument(
         "--max-excerpts",
-        type=int,
+        type=positive_int,
         help="train on a random subset of this many excerpts per epoch (default: all)",
     )
     p.add_argument(
@@ -116,7 +124,7 @@ def build_parser():
     )
     p.add_argument(
         "--featloss-weight",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         help="weight of the feature-space loss (default: 0, off)",
     )
@@ -130,9 +138,6 @@ def check_args(parser, args):
         parser.error(f"--n_conv_layers/--n_conv_filters do not apply to {args.layer}")
     if args.featloss_weight and not args.featloss_layer:
         parser.error("--featloss-weight needs --featloss-layer")
-    minimums = {"epochs": 0, "batchsize": 1, "step": 1, "valid_step": 1, "max_excerpts": 1}
-    minimums |= {"n_conv_layers": 1, "n_conv_filters": 1}
-    check_minimums(parser, args, minimums)
 
 
 def weight_penalty(inverter):
@@ -227,6 +232,8 @@ def train(args):
     device = pick_device(args.device)
     config = {k: getattr(args, k) for k in RESUME_KEYS}
     ckpt = checkpoint_path(args.out)
+    for path, what in ((args.out, "inverter file"), (ckpt, "checkpoint")):
+        check_output_file(path, what)
     state = load_checkpoint(ckpt, config) if args.resume else None
     if state is None and ckpt.exists():
         logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)

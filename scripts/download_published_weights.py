@@ -32,7 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from svdnet.audio import load_meanstd  # noqa: E402
-from svdnet.download import DownloadError, download  # noqa: E402
+from svdnet.cli import run_cli  # noqa: E402
+from svdnet.download import download  # noqa: E402
 from svdnet.errors import InputError  # noqa: E402
 from svdnet.params import read_params  # noqa: E402
 
@@ -91,7 +92,7 @@ WEIGHT_FILES = (
 
 
 def parse_args(argv):
-    """Parse the command line; return the parser (for error exits) and the arguments."""
+    """Parse the command line."""
     parser = argparse.ArgumentParser(
         description="Download the published classifier statistics and feature inverters "
         "of Mishra, Sturm & Dixon (ISMIR 2018) to the names the inversion commands use."
@@ -113,7 +114,7 @@ def parse_args(argv):
         action="store_true",
         help="do not show progress bars (default: show them)",
     )
-    return parser, parser.parse_args(argv)
+    return parser.parse_args(argv)
 
 
 def check_contents(path, kind):
@@ -153,26 +154,29 @@ def fetch_weights(dest, base_url=None, progress=True):
         path = download(url, dest / entry.name, sha256=entry.sha256, progress=progress)
         try:
             check_contents(path, entry.kind)
-        except InputError:
-            path.unlink()
+        except BaseException:  # Ctrl-C included: an unchecked file must not stay
+            path.unlink(missing_ok=True)
             raise
     return skipped
 
 
-def main(argv=None):
-    """Command-line entry point; exits with status 2 and a one-line message on failure."""
-    parser, args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def fetch_or_fail(args):
+    """:func:`fetch_weights` as the arguments say; a file system error is bad input too."""
     try:
         skipped = fetch_weights(args.dest, args.base_url, progress=not args.no_progress)
-    except (DownloadError, InputError, OSError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except OSError as err:  # e.g. --dest not writable, or the disk full
+        raise InputError(str(err)) from None
     for name in skipped:
         logger.warning(
             "%s: no published copy is known; train it with this project's training "
             "script or fetch it from a copy with --base-url",
             args.dest / name,
         )
+
+
+def main(argv=None):
+    """Command-line entry point; exits with status 2 and a one-line message on failure."""
+    run_cli(fetch_or_fail, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from svdnet.errors import InputError
-from svdnet.files import atomic_output
+from svdnet.files import atomic_output, read_npz
 
 SAMPLE_RATE = 22050
 FRAME_LEN = 1024
@@ -128,20 +128,37 @@ def log_mel(spect, filterbank=None):
 
 
 def load_meanstd(path, n_mels=N_MELS):
-    """Read per-band standardisation statistics (keys ``mean`` and ``std``)."""
+    """Read per-band standardisation statistics (keys ``mean`` and ``std``).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or unreadable, lacks a key, holds other than ``n_mels``
+        finite numbers per key, or a standard deviation that is not positive (the
+        excerpts are divided by it).
+    """
     path = Path(path)
-    try:
-        with np.load(path) as data:
-            mean, std = data["mean"], data["std"]
-    except FileNotFoundError:
-        raise InputError(f"{path}: meanstd file not found") from None
-    except KeyError:
-        raise InputError(f"{path}: meanstd file needs keys 'mean' and 'std'") from None
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: not a readable .npz file ({err})") from None
+    arrays = read_npz(path, "meanstd file")
+    if "mean" not in arrays or "std" not in arrays:
+        found = ", ".join(sorted(arrays)[:5]) or "nothing"
+        raise InputError(f"{path}: meanstd file needs keys 'mean' and 'std' (found {found})")
+    mean, std = arrays["mean"], arrays["std"]
     if mean.shape != (n_mels,) or std.shape != (n_mels,):
         raise InputError(
             f"{path}: meanstd holds {mean.shape} / {std.shape} values, expected ({n_mels},)"
+        )
+    for key, values in (("mean", mean), ("std", std)):
+        if values.dtype.kind not in "fiu":
+            raise InputError(
+                f"{path}: meanstd file: {key} holds {values.dtype} values, not numbers"
+            )
+        if not np.all(np.isfinite(values)):
+            band = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise InputError(f"{path}: meanstd file: {key} of band {band} is {values[band]}")
+    if np.any(std <= 0):
+        band = int(np.flatnonzero(std <= 0)[0])
+        raise InputError(
+            f"{path}: meanstd file: std must be positive (band {band} is {std[band]:g})"
         )
     return mean, std
 

@@ -1,12 +1,80 @@
-"""What the command-line tools share: their common options and the bad-input exit."""
+"""What the command-line tools share: their common options and the bad-input exit.
 
+Option values are checked by the ``type=`` helpers below, so a bad one ends in
+argparse's usage message and status 2 before any work starts; bad files found later
+end in one ``error: ...`` line and status 2 through :func:`run_cli`.
+"""
+
+import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from svdnet.allocator import keep_freed_memory
-from svdnet.device import DEVICE_CHOICES
 from svdnet.errors import InputError, TrainingDiverged
+
+# Exit status of a run stopped by Ctrl-C, as shells report a process ended by SIGINT.
+INTERRUPTED_STATUS = 130
+# torch.manual_seed takes seeds below 2**64; numpy takes any non-negative integer.
+SEED_LIMIT = 2**64
+
+
+def _number(text, convert):
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def finite_float(text):
+    """argparse ``type``: a float that is neither NaN nor infinite."""
+    value = _number(text, float)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """argparse ``type``: a finite float above 0 (learning rates, durations)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    """argparse ``type``: a finite float of at least 0 (times in seconds, loss weights)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    """argparse ``type``: an integer of at least 0 (epochs, workers, indices)."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """argparse ``type``: an integer of at least 1 (sizes, counts, steps)."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def random_seed(text):
+    """argparse ``type``: a random seed both numpy and torch accept (0 to 2**64 - 1)."""
+    value = non_negative_int(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be below 2**64, got {text!r}")
+    return value
 
 
 def add_dataset_options(p, meanstd_default="<dataset>_meanstd.npz beside CLASSIFIER"):
@@ -26,6 +94,9 @@ def add_dataset_options(p, meanstd_default="<dataset>_meanstd.npz beside CLASSIF
 
 def add_device_option(p, default="auto"):
     """``--device cpu|cuda|auto``."""
+    # Imported here: torch is slow to import, and tools without a device need none.
+    from svdnet.device import DEVICE_CHOICES
+
     p.add_argument(
         "--device",
         choices=DEVICE_CHOICES,
@@ -36,9 +107,13 @@ def add_device_option(p, default="auto"):
 
 def add_training_options(p, epochs):
     """``--epochs``, ``--batchsize``, ``--seed`` and ``--resume``, shared by both trainers."""
-    p.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default: {epochs})")
-    p.add_argument("--batchsize", type=int, default=32, help="excerpts per batch (default: 32)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--epochs", type=non_negative_int, default=epochs, help=f"epochs (default: {epochs})"
+    )
+    p.add_argument(
+        "--batchsize", type=positive_int, default=32, help="excerpts per batch (default: 32)"
+    )
+    p.add_argument("--seed", type=random_seed, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--resume", action="store_true", help="continue from OUT.ckpt (default: start afresh)"
     )
@@ -51,27 +126,28 @@ def add_json_option(p):
     )
 
 
-def check_minimums(parser, args, minimums):
-    """Exit through ``parser.error`` (status 2) if an option is below its minimum.
-
-    ``minimums`` maps attribute names to the least allowed value; ``None`` passes.
-    """
-    for name, minimum in minimums.items():
-        value = getattr(args, name)
-        if value is not None and value < minimum:
-            parser.error(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
-
-
 def run_cli(run, *args, **kwargs):
     """Call ``run``; bad input or a diverged run ends with one line on stderr and status 2.
 
-    Freed memory is kept for reuse (:func:`svdnet.allocator.keep_freed_memory`), which
-    makes the networks' CPU passes up to twice as fast.
+    Ctrl-C ends with ``interrupted`` on stderr and status 130; files being written are
+    removed by their atomic writers on the way out. Freed memory is kept for reuse
+    (:func:`svdnet.allocator.keep_freed_memory`), which makes the networks' CPU passes
+    up to twice as fast.
     """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     keep_freed_memory()
     try:
         return run(*args, **kwargs)
     except (InputError, TrainingDiverged) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: {err}", 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", INTERRUPTED_STATUS)
+
+
+def _fail(message, status):
+    # A progress bar cut short by the exception is still open on the last line: close
+    # it first, which ends its line, so the message stands on a line of its own.
+    for bar in list(tqdm._instances):
+        bar.close()
+    print(message, file=sys.stderr)
+    sys.exit(status)

@@ -5,6 +5,7 @@ files), ``filelists/{train,valid,test}`` (one audio file name a line) and
 ``labels/<stem>.lab`` (``start_s end_s sing|nosing`` a line).
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,11 @@ def read_filelist(folder, split):
     path = Path(folder) / "filelists" / split
     if not path.is_file():
         raise InputError(f"{path}: filelist not found")
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a filelist (not text: one audio file name a line)") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise InputError(f"{path}: filelist is empty")
     return names
@@ -64,23 +69,55 @@ def audio_path(folder, name):
 
 
 def read_labels(path):
-    """Segments of a .lab file as a list of ``(start_s, end_s, is_singing)``."""
+    """Segments of a .lab file as a list of ``(start_s, end_s, is_singing)``.
+
+    Each line is ``start_s end_s sing|nosing``; times are finite, non-negative, and the
+    segments come in time order without overlapping (a segment starts at or after the
+    end of the one before).
+
+    Raises
+    ------
+    InputError
+        Naming ``file:line`` for the first line that breaks these rules.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: label file not found")
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: label file is not text") from None
     segments = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields:
+    for line_no, line in enumerate(lines, 1):
+        if not line.split():
             continue
-        try:
-            start_s, end_s, label = float(fields[0]), float(fields[1]), fields[2]
-        except (IndexError, ValueError):
-            raise InputError(f"{path}:{line_no}: expected 'start end sing|nosing'") from None
-        if label not in ("sing", "nosing") or end_s < start_s:
-            raise InputError(f"{path}:{line_no}: expected 'start end sing|nosing'")
-        segments.append((start_s, end_s, label == "sing"))
+        segment, problem = _parse_segment(line.split())
+        if problem is None and segments and segment[0] < segments[-1][1]:
+            problem = f"starts at {segment[0]:g} s, before the previous one ends at "
+            problem += f"{segments[-1][1]:g} s"
+        if problem is not None:
+            raise InputError(f"{path}:{line_no}: expected 'start end sing|nosing' ({problem})")
+        segments.append(segment)
     return segments
+
+
+def _parse_segment(fields):
+    """``((start_s, end_s, is_singing), None)`` for a good line, else ``(None, problem)``."""
+    if len(fields) != 3:
+        return None, f"{len(fields)} fields"
+    try:
+        start_s, end_s = float(fields[0]), float(fields[1])
+    except ValueError:
+        return None, "times must be numbers"
+    if not (math.isfinite(start_s) and math.isfinite(end_s)):
+        return None, "times must be finite"
+    if start_s < 0:
+        return None, "negative start"
+    if end_s < start_s:
+        return None, "ends before it starts"
+    if fields[2] not in ("sing", "nosing"):
+        return None, f"unknown label {fields[2]!r}"
+    return (start_s, end_s, fields[2] == "sing"), None
 
 
 def label_path(folder, name):

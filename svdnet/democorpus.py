@@ -35,6 +35,9 @@ import soundfile as sf
 from scipy import signal
 from tqdm import tqdm
 
+from svdnet.cli import positive_float, positive_int, random_seed, run_cli
+from svdnet.files import make_folder
+
 logger = logging.getLogger(__name__)
 
 SR = 22050
@@ -893,9 +896,7 @@ def write_corpus(
     if missing:
         raise ValueError(f"no song count for split(s) {missing}; n_songs has {list(n_songs)}")
     base = dataset_dir(root)
-    folders = {kind: base / kind for kind in ("audio", "labels", "filelists")}
-    for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
+    folders = {kind: make_folder(base / kind) for kind in ("audio", "labels", "filelists")}
 
     todo = [
         (split, index)
@@ -958,7 +959,9 @@ def main(argv: list[str] | None = None) -> None:
         "(Jamendo layout: audio/*.ogg, labels/*.lab, filelists/<split>)."
     )
     parser.add_argument("root", help="project root that receives datasets/demo")
-    parser.add_argument("--seed", type=int, default=0, help="corpus seed (default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=random_seed, default=0, help="corpus seed (default: %(default)s)"
+    )
     parser.add_argument(
         "--splits",
         nargs="+",
@@ -969,21 +972,28 @@ def main(argv: list[str] | None = None) -> None:
     for split in SPLITS:
         parser.add_argument(
             f"--n-{split}",
-            type=int,
+            type=positive_int,
             default=DEFAULT_N_SONGS[split],
             help=f"songs in the {split} split (default: %(default)s)",
         )
     parser.add_argument(
         "--duration-s",
-        type=float,
+        type=_duration_s,
         default=DEFAULT_DURATION_S,
         help="length of each song in seconds (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     n_songs = {split: getattr(args, f"n_{split}") for split in SPLITS}
-    base = write_corpus(args.root, args.seed, tuple(args.splits), n_songs, args.duration_s)
+    base = run_cli(write_corpus, args.root, args.seed, tuple(args.splits), n_songs, args.duration_s)
     logger.info("demo corpus ready in %s", base)
+
+
+def _duration_s(text: str) -> float:
+    """argparse ``type`` of ``--duration-s``: the 1 ms that :func:`generate_song` needs."""
+    value = positive_float(text)
+    if round(value * 1000) < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0.001 (1 ms), got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

@@ -18,14 +18,19 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
+from svdnet.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 16
 TIMEOUT_S = 60
 
 
-class DownloadError(Exception):
-    """A file cannot be fetched, verified or unpacked (the message names it)."""
+class DownloadError(InputError):
+    """A file cannot be fetched, verified or unpacked (the message names it).
+
+    An :class:`InputError`: the address, mirror or archive given cannot be used.
+    """
 
 
 def sha256_of(path):

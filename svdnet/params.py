@@ -5,13 +5,12 @@ load in the original Theano code and the published files load here.
 """
 
 import re
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
 from svdnet.audio import atomic_save_npz
 from svdnet.errors import InputError
+from svdnet.files import read_npz
 
 _PARAM_KEY = re.compile(r"param(\d+)")
 
@@ -22,23 +21,23 @@ def read_params(path, what="weight file"):
     Raises
     ------
     InputError
-        If the file is missing, unreadable, or holds anything but ``param0..paramN``.
+        If the file is missing, unreadable, holds anything but ``param0..paramN``, or
+        an array that is not real numbers or holds NaN or infinite values.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: {what} not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise InputError(f"{path}: not a readable .npz {what} ({err})") from None
+    arrays = read_npz(path, what)
     indices = sorted(int(m.group(1)) for k in arrays if (m := _PARAM_KEY.fullmatch(k)))
     if not arrays or len(indices) != len(arrays) or indices != list(range(len(arrays))):
         keys = ", ".join(sorted(arrays)[:5]) or "nothing"
         raise InputError(
             f"{path}: not a Lasagne parameter file (expected keys param0..paramN, found {keys})"
         )
-    return [arrays[f"param{i}"] for i in range(len(arrays))]
+    params = [arrays[f"param{i}"] for i in range(len(arrays))]
+    for i, array in enumerate(params):
+        if array.dtype.kind not in "fiu":
+            raise InputError(f"{path}: {what} param{i} holds {array.dtype} values, not numbers")
+        if not np.all(np.isfinite(array)):
+            raise InputError(f"{path}: {what} param{i} holds NaN or infinite values")
+    return params
 
 
 def write_params(path, arrays):
@@ -54,9 +53,10 @@ def check_shapes(path, arrays, expected_shapes, what="weight file"):
     if found == expected:
         return
     if len(found) != len(expected):
+        # The shapes of 50 arrays make an unreadable line; the counts tell the kinds apart.
         raise InputError(
             f"{path}: {what} holds {len(found)} arrays, expected {len(expected)} "
-            f"(expected shapes {expected}, found {found})"
+            "(a file of another kind or for another network?)"
         )
     i = next(i for i, (e, f) in enumerate(zip(expected, found, strict=True)) if e != f)
     raise InputError(f"{path}: {what} param{i} has shape {found[i]}, expected {expected[i]}")

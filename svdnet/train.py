@@ -37,11 +37,14 @@ from svdnet.cli import (
     add_dataset_options,
     add_device_option,
     add_training_options,
-    check_minimums,
+    non_negative_int,
+    positive_float,
+    positive_int,
     run_cli,
 )
 from svdnet.dataset import load_split
 from svdnet.device import on_device, pick_device
+from svdnet.files import check_output_file
 from svdnet.model import SVDNet
 from svdnet.training import (
     checkpoint_path,
@@ -82,18 +85,21 @@ def build_parser():
     )
     add_training_options(p, epochs=20)
     p.add_argument(
-        "--epochsize", type=int, default=2000, help="mini-batches per epoch (default: 2000)"
+        "--epochsize",
+        type=positive_int,
+        default=2000,
+        help="mini-batches per epoch (default: 2000)",
     )
     p.add_argument(
         "--lr",
-        type=float,
+        type=positive_float,
         default=0.01,
         help="initial learning rate, x0.85 per epoch (default: 0.01)",
     )
     add_device_option(p)
     p.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         help="processes preparing batches; 0 prepares them in the training loop "
         "(default: all CPUs but one beside a GPU, min(4, CPUs) beside CPU training)",
     )
@@ -105,7 +111,7 @@ def build_parser():
     )
     p.add_argument(
         "--valid-excerpts",
-        type=int,
+        type=positive_int,
         default=1000,
         help="validation excerpts, evenly spread over the valid split, for the error "
         "logged after each epoch (default: 1000)",
@@ -139,7 +145,7 @@ def compute_meanstd(songs, filterbank):
 
 def meanstd_for(path, songs, filterbank):
     """Load ``path``, or compute it from the training songs and write it there first."""
-    if not path.is_file():
+    if not path.exists():
         save_meanstd(path, *compute_meanstd(songs, filterbank))
         logger.info("wrote %s", path)
     return load_meanstd(path)
@@ -246,6 +252,8 @@ def train(args):
     device = pick_device(args.device)
     config = {k: getattr(args, k) for k in RESUME_KEYS}
     ckpt = checkpoint_path(args.out)
+    for path, what in ((args.out, "weight file"), (ckpt, "checkpoint")):
+        check_output_file(path, what)
     state = load_checkpoint(ckpt, config) if args.resume else None
     if state is None and ckpt.exists():
         logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
@@ -304,11 +312,7 @@ def train(args):
 
 def main(argv=None):
     """Command-line entry point (see ``--help``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    minimums = {"epochs": 0, "epochsize": 1, "batchsize": 1, "workers": 0, "valid_excerpts": 1}
-    check_minimums(parser, args, minimums)
-    run_cli(train, args)
+    run_cli(train, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ from svdnet.files import atomic_output
 logger = logging.getLogger(__name__)
 
 
+# What :func:`save_epoch` writes and a resumed run reads.
+CHECKPOINT_KEYS = {"model", "optimizer", "epoch", "rng", "config"}
+
+
 def checkpoint_path(out):
     """``OUT.ckpt`` beside the final weight file ``OUT.npz``."""
     return Path(out).with_suffix(".ckpt")
@@ -60,6 +64,9 @@ def load_checkpoint(path, config):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a damaged file
         raise InputError(f"{path}: not a readable checkpoint ({err})") from None
+    is_checkpoint = isinstance(state, dict) and CHECKPOINT_KEYS <= state.keys()
+    if not (is_checkpoint and isinstance(state["config"], dict)):
+        raise InputError(f"{path}: not a checkpoint of this trainer (lacks its settings)")
     differing = {k: (state["config"].get(k), v) for k, v in config.items()}
     differing = {k: (old, new) for k, (old, new) in differing.items() if old != new}
     if differing:
@@ -187,7 +194,7 @@ def default_meanstd(classifier, dataset):
 
 def read_meanstd(path):
     """Mean and std of a meanstd file, with a hint at how to make one if it is missing."""
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise InputError(
             f"{path}: meanstd file not found (svdnet.train writes it; or pass --meanstd)"
         )

@@ -23,7 +23,10 @@ from pathlib import Path
 # Run as a script, so the repository root (which holds svdnet/) is not on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from svdnet.cli import run_cli
 from svdnet.download import DownloadError, download, extract_archive
+from svdnet.errors import InputError
+from svdnet.files import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def audio_archive_name(split):
 
 
 def parse_args(argv):
-    """Parse the command line; return the parser (for error exits) and the arguments."""
+    """Parse the command line."""
     parser = argparse.ArgumentParser(
         description="Download the Jamendo singing-voice corpus into the layout this "
         "project reads (audio/, labels/, filelists/)."
@@ -64,7 +67,7 @@ def parse_args(argv):
         action="store_true",
         help="do not show progress bars (default: show them)",
     )
-    return parser, parser.parse_args(argv)
+    return parser.parse_args(argv)
 
 
 def is_payload(member_path, suffixes):
@@ -116,8 +119,9 @@ def fetch_split(base_url, dest, split, work_dir, progress):
     for song in songs:
         os.replace(song, dest / "audio" / song.name)
     names = [song.name for song in songs]
-    (dest / "filelists").mkdir(parents=True, exist_ok=True)
-    (dest / "filelists" / split).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+    # Atomically: a file list cut short would make a split look complete with fewer songs.
+    with atomic_output(dest / "filelists" / split) as f:
+        f.write("".join(f"{n}\n" for n in names).encode("utf-8"))
     archive.unlink()
     logger.info("%s: %d songs", split, len(names))
     return names
@@ -177,15 +181,18 @@ def fetch_corpus(base_url, dest, progress=True):
             logger.info("labels: all present, not downloaded again")
 
 
-def main(argv=None):
-    """Command-line entry point; exits with status 2 and a one-line message on failure."""
-    parser, args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def fetch_or_fail(args):
+    """:func:`fetch_corpus` as the arguments say; a file system error is bad input too."""
     try:
         fetch_corpus(args.base_url, args.dest, progress=not args.no_progress)
-    except (DownloadError, OSError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except OSError as err:  # e.g. DEST not writable, or the disk full
+        raise InputError(str(err)) from None
     logger.info("Jamendo corpus ready in %s", args.dest)
+
+
+def main(argv=None):
+    """Command-line entry point; exits with status 2 and a one-line message on failure."""
+    run_cli(fetch_or_fail, parse_args(argv))
 
 
 if __name__ == "__main__":
