@@ -1,8 +1,10 @@
 """Tiny corpora in the Jamendo layout, for tests that train or evaluate on real files."""
 
 import atexit
+import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,16 @@ settings.load_profile("repeatable")
 _HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="hypothesis-")
 set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+
+# The conformance oracle: ../shared/reference beside the checkout, or where
+# SVDNET_REFERENCE points (for copies of the tree elsewhere, as mutation testing makes).
+REFERENCE = Path(
+    os.environ.get("SVDNET_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference")
+)
+
+# libsndfile writes and reads MP3 from version 1.1 on; older builds skip the MP3 cases.
+HAS_MP3 = "MP3" in sf.available_formats()
+needs_mp3 = pytest.mark.skipif(not HAS_MP3, reason="this libsndfile has no MP3 codec")
 
 TINY_SPLITS = {"train": 3, "valid": 2, "test": 2}
 TINY_DURATION_S = 6.0

@@ -1,7 +1,5 @@
 """Every stage against golden outputs of the original Theano/Lasagne implementation."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,8 +8,8 @@ from inverters.model import Inverter, load_inverter
 from svdnet import audio
 from svdnet.model import LAYERS, SVDNet, load_classifier
 from svdnet.params import read_params
+from tests.conftest import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 WEIGHTS = REFERENCE / "original_weights"
 INVERTER_FILES = {
     "fc8": "jamendo_augment_gen_fc8_a26.npz",

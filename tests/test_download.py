@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from svdnet.download import DownloadError, download, extract_archive
+from tests.conftest import REFERENCE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SONGS = {"train": "01 - Alpha.ogg", "valid": "02 - Beta.mp3", "test": "03 - Gamma.ogg"}
@@ -400,7 +401,7 @@ def test_weights_without_a_known_address_are_skipped(fake_weights, tmp_path, mon
 
 
 def test_published_checksums_match_the_reference_copies_of_the_inverters():
-    reference = REPO_ROOT.parent / "shared" / "reference" / "original_weights"
+    reference = REFERENCE / "original_weights"
     if not reference.is_dir():
         pytest.skip("no reference copies of the original weights next to the project")
     inverters = [e for e in weights_script.WEIGHT_FILES if e.name.startswith("models/")]

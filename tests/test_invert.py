@@ -18,11 +18,13 @@ from inverters.inversion import excerpt_index
 from inverters.model import Inverter
 from svdnet import audio, decode
 from svdnet.model import HIDDEN_LAYERS, SVDNet
+from tests.conftest import HAS_MP3, REFERENCE
 
 ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS = ROOT.parent / "shared" / "reference" / "original_weights"
+WEIGHTS = REFERENCE / "original_weights"
 FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
-FORMATS["mp3"] = ("MP3", "MPEG_LAYER_III")
+if HAS_MP3:
+    FORMATS["mp3"] = ("MP3", "MPEG_LAYER_III")
 
 
 def write_song(path, duration_s, seed):

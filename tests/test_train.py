@@ -92,6 +92,10 @@ class BlasThreads(torch.utils.data.Dataset):
         return torch.tensor([p["num_threads"] for p in info])
 
 
+@pytest.mark.skipif(
+    not any(p["user_api"] == "blas" for p in threadpoolctl.threadpool_info()),
+    reason="threadpoolctl sees no BLAS library in this numpy",
+)
 @pytest.mark.parametrize("workers", [0, 1])
 def test_batches_are_prepared_with_single_threaded_blas(workers):
     before = threadpoolctl.threadpool_info()
