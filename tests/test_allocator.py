@@ -31,6 +31,7 @@ def page_faults(mode):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")
+@pytest.mark.subprocess
 def test_freed_blocks_are_reused_instead_of_faulted_in():
     pages = 10 * (64 << 20) // 4096  # 163,840 pages of 4 KiB if every fill faults
     assert page_faults("default") > pages // 2

@@ -199,6 +199,7 @@ def test_float_types_accept_only_finite_numbers_in_range(value):
                 check(text)
 
 
+@pytest.mark.subprocess
 def test_invert_script_with_a_nan_time_index_exits_2_and_writes_nothing(setup):  # noqa: F811
     argv = [sys.executable, str(ROOT / "invert.py"), str(setup / "classifier.npz")]
     argv += [str(setup / "inv_fc8.npz"), str(setup), str(setup / "out"), "--time-index", "nan"]
@@ -538,6 +539,7 @@ def test_ctrl_c_during_a_download_leaves_no_file(tmp_path, capsys, monkeypatch, 
     assert leftovers(dest) == []
 
 
+@pytest.mark.subprocess
 def test_sigint_stops_a_real_run_with_status_130_and_no_partial_file(tmp_path):
     argv = [sys.executable, "-m", "svdnet.democorpus", str(tmp_path), "--splits", "test"]
     proc = subprocess.Popen(
@@ -561,6 +563,7 @@ def test_sigint_stops_a_real_run_with_status_130_and_no_partial_file(tmp_path):
         sf.read(tmp_path / name)
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_stops_invert_all_with_status_130_before_the_next_layer(tmp_path):
     log = tmp_path / "calls"
     fake_python = tmp_path / "python"  # stands in for invert.py: logs, then waits

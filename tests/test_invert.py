@@ -176,6 +176,7 @@ def test_the_eight_seed_commands_run_unchanged(tmp_path, monkeypatch):
         assert len(list((work / f"results_{layer}").glob("plot_fileid_0_*.pdf"))) == 1
 
 
+@pytest.mark.subprocess
 def test_invert_py_runs_as_a_script(setup):
     argv = [sys.executable, str(ROOT / "invert.py"), str(setup / "classifier.npz")]
     argv += [str(setup / "inv_fc8.npz"), str(setup), str(setup / "out"), "--dataset", "tiny"]
@@ -185,6 +186,7 @@ def test_invert_py_runs_as_a_script(setup):
     assert len(list((setup / "out").glob("*.pdf"))) == 4
 
 
+@pytest.mark.subprocess
 def test_invert_all_writes_every_layer_into_its_own_folder(tmp_path):
     torch.manual_seed(0)
     make_dataset(tmp_path, "tiny", {"a.ogg": 21.5})

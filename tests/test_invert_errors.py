@@ -121,6 +121,7 @@ def test_results_folder_that_cannot_be_created(setup, capsys):  # noqa: F811
     assert "results: cannot create results folder" in capsys.readouterr().err
 
 
+@pytest.mark.subprocess
 def test_script_exits_2_without_traceback(setup):  # noqa: F811
     argv = [sys.executable, str(ROOT / "invert.py"), str(setup / "missing.npz")]
     argv += [str(setup / "inv_fc8.npz"), str(setup), str(setup / "out")]
