@@ -15,6 +15,8 @@ setup(
         if line.strip() and not line.startswith("#")
     ],
     # Test tools pinned to versions known to pass, so a fresh install tests the same way.
-    extras_require={"test": ["pytest==9.2.0", "hypothesis==6.170.17", "ruff==0.17.6"]},
+    extras_require={
+        "test": ["pytest==9.2.0", "hypothesis==6.170.17", "ruff==0.17.6", "mutmut==3.8.1"]
+    },
     entry_points={"console_scripts": ["svdnet-invert = inverters.cli:main"]},
 )

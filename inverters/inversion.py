@@ -1,7 +1,6 @@
 """The paper's inversion run: excerpts of each test file, a layer's features, plots."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from svdnet.audio import (
 from svdnet.dataset import audio_path, dataset_dir, read_filelist
 from svdnet.device import pick_device
 from svdnet.errors import InputError
+from svdnet.files import make_folder
 from svdnet.model import HIDDEN_LAYERS, load_classifier
 from svdnet.spectra import load_window
 
@@ -44,15 +44,6 @@ def _start_times(n_files, time_index_s, seed):
     rng = np.random.default_rng(seed)
     low, high = RANDOM_START_S
     return rng.integers(low, high + 1, size=n_files).astype(float).tolist()
-
-
-def _make_results_dir(results_dir):
-    results_dir = Path(results_dir)
-    try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{results_dir}: cannot create results folder ({err.strerror})") from None
-    return results_dir
 
 
 def _file_strip(path, meanstd, excerpt_idx, cache_dir):
@@ -98,7 +89,7 @@ def run_inversion(
     meanstd = load_meanstd(meanstd_path)
     folder = dataset_dir(dataset_path, dataset)
     paths = [audio_path(folder, name) for name in read_filelist(folder, filelist)]
-    results_dir = _make_results_dir(results_dir)
+    results_dir = make_folder(results_dir, "results folder")
 
     written = []
     starts_s = _start_times(len(paths), time_index_s, seed)

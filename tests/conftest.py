@@ -77,3 +77,17 @@ def tiny_dataset(tmp_path_factory):
 def make_tiny_dataset():
     """:func:`write_tiny_dataset`, for tests that need other splits than the usual three."""
     return write_tiny_dataset
+
+
+@pytest.fixture
+def classifier_files(tmp_path):
+    """A randomly initialised classifier file and ``tiny_meanstd.npz`` beside it."""
+    import torch
+
+    from svdnet.audio import save_meanstd
+    from svdnet.model import SVDNet
+
+    torch.manual_seed(0)
+    SVDNet().save_lasagne(tmp_path / "classifier.npz")
+    save_meanstd(tmp_path / "tiny_meanstd.npz", np.full(80, -4.0), np.full(80, 2.0))
+    return tmp_path / "classifier.npz"

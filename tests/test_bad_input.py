@@ -268,24 +268,30 @@ def _folder_as_weights(s):
     return "classifier file is a folder"
 
 
-def _inverter_as_classifier(s):
-    (s / "classifier.npz").write_bytes((s / "inv_fc8.npz").read_bytes())
-    return "classifier file holds 52 arrays, expected 14"
+def _copied(source, target, problem):
+    """A spoiler that puts the file ``source`` where ``target`` is expected."""
+
+    def spoil(s):
+        (s / target).write_bytes((s / source).read_bytes())
+        return problem
+
+    return spoil
 
 
-def _classifier_as_inverter(s):
-    (s / "inv_conv5.npz").write_bytes((s / "classifier.npz").read_bytes())
-    return "this is an SVDNet classifier file, not a conv5 inverter"
-
-
-def _meanstd_as_weights(s):
-    (s / "classifier.npz").write_bytes((s / "meanstd.npz").read_bytes())
-    return "not a Lasagne parameter file (expected keys param0..paramN, found mean, std)"
-
-
-def _weights_as_meanstd(s):
-    (s / "meanstd.npz").write_bytes((s / "inv_fc8.npz").read_bytes())
-    return "meanstd file needs keys 'mean' and 'std' (found param0"
+_inverter_as_classifier = _copied(
+    "inv_fc8.npz", "classifier.npz", "classifier file holds 52 arrays, expected 14"
+)
+_classifier_as_inverter = _copied(
+    "classifier.npz", "inv_conv5.npz", "this is an SVDNet classifier file, not a conv5 inverter"
+)
+_meanstd_as_weights = _copied(
+    "meanstd.npz",
+    "classifier.npz",
+    "not a Lasagne parameter file (expected keys param0..paramN, found mean, std)",
+)
+_weights_as_meanstd = _copied(
+    "inv_fc8.npz", "meanstd.npz", "meanstd file needs keys 'mean' and 'std' (found param0"
+)
 
 
 def _zero_std(s):

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from svdnet import evaluate
-from svdnet.audio import save_meanstd
 from svdnet.dataset import excerpts
 from svdnet.model import SVDNet
 
@@ -88,14 +87,6 @@ def test_logistic_regression_learns_a_linear_rule():
     predictions = evaluate.logistic_predictions(frames, weights, bias)
     assert np.mean((predictions >= 0.5) == targets) > 0.97
     assert weights[3] > 1 and weights[7] < -1
-
-
-@pytest.fixture
-def classifier_files(tmp_path):
-    torch.manual_seed(0)
-    SVDNet().save_lasagne(tmp_path / "classifier.npz")
-    save_meanstd(tmp_path / "tiny_meanstd.npz", np.full(80, -4.0), np.full(80, 2.0))
-    return tmp_path / "classifier.npz"
 
 
 def test_json_line_holds_metrics_threshold_and_baseline(tiny_dataset, classifier_files, capsys):

@@ -18,7 +18,7 @@ from scipy.ndimage import median_filter
 from inverters import train as inverter_train
 from inverters.model import Inverter
 from svdnet import augment, evaluate, train
-from svdnet.audio import load_meanstd, save_meanstd
+from svdnet.audio import load_meanstd
 from svdnet.dataset import dataset_dir, frame_targets, label_path, read_filelist, read_labels
 from svdnet.model import SVDNet
 from svdnet.training import standardised_split
@@ -95,14 +95,6 @@ def test_augmented_excerpts_are_cut_from_164_frames_to_115_by_372_bins():
     assert out.shape == (2, 115, 372)
 
 
-@pytest.fixture
-def classifier_file(tmp_path):
-    torch.manual_seed(0)
-    SVDNet().save_lasagne(tmp_path / "classifier.npz")
-    save_meanstd(tmp_path / "tiny_meanstd.npz", np.full(80, -4.0), np.full(80, 2.0))
-    return tmp_path / "classifier.npz"
-
-
 def by_hand(model, dataset_path, name, split, mean, std):
     """Predictions of every frame of a split as the protocol says, and the targets.
 
@@ -128,7 +120,7 @@ def by_hand(model, dataset_path, name, split, mean, std):
 
 
 def test_evaluation_tunes_the_threshold_on_valid_and_reports_test_metrics(
-    tmp_path, classifier_file, capsys, make_tiny_dataset
+    tmp_path, classifier_files, capsys, make_tiny_dataset
 ):
     """The valid split's labels are the test split's reversed: their best thresholds differ."""
     dataset_path, name = tmp_path / "corpus", "tiny"
@@ -137,11 +129,11 @@ def test_evaluation_tunes_the_threshold_on_valid_and_reports_test_metrics(
         lab.write_text(
             lab.read_text().replace("nosing", "x").replace("sing", "nosing").replace("x", "sing")
         )
-    argv = [str(classifier_file), "--dataset", name, "--dataset-path", str(dataset_path)]
+    argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
     evaluate.main([*argv, "--device", "cpu", "--json", "--no-baseline"])
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
-    model = SVDNet().load_lasagne(classifier_file).eval()
+    model = SVDNet().load_lasagne(classifier_files).eval()
     mean, std = np.full(80, -4.0), np.full(80, 2.0)
     valid = by_hand(model, dataset_path, name, "valid", mean, std)
     test_p, test_t = by_hand(model, dataset_path, name, "test", mean, std)
