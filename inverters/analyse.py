@@ -134,6 +134,7 @@ class LayerTotals:
         self.counts = dict.fromkeys(CLASSES, 0)
 
     def add(self, inputs, inversions, p_inputs, p_inversions, threshold):
+        """Add a batch's excerpts, each to the class predicted for its input."""
         values = {
             "mse": metrics.mean_squared_error(inputs, inversions),
             "time_corr": metrics.time_correlation(inputs, inversions),
