@@ -20,9 +20,11 @@ import torch
 from inverters.model import load_inverter
 from svdnet.audio import EXCERPT_FRAMES, N_MELS
 from svdnet.cli import (
+    add_classifier_argument,
     add_dataset_options,
     add_device_option,
     add_json_option,
+    add_models_option,
     positive_int,
     run_cli,
 )
@@ -43,14 +45,9 @@ def build_parser():
         prog="python -m inverters.evaluate",
         description="Test-split mean squared error of the inverters of all eight layers.",
     )
-    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+    add_classifier_argument(p)
     add_dataset_options(p)
-    p.add_argument(
-        "--models",
-        type=Path,
-        default=Path("models"),
-        help="folder of the <dataset>_augment_gen_<layer>.npz inverters (default: models)",
-    )
+    add_models_option(p)
     p.add_argument(
         "--step", type=positive_int, default=10, help="frames between test excerpts (default: 10)"
     )

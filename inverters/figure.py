@@ -18,7 +18,14 @@ from inverters.inversion import excerpt_index
 from inverters.model import load_inverter
 from inverters.plot import check_figure_path, plot_all_layers
 from svdnet.audio import EXCERPT_FRAMES, log_mel, standardise
-from svdnet.cli import add_dataset_options, non_negative_float, non_negative_int, run_cli
+from svdnet.cli import (
+    add_classifier_argument,
+    add_dataset_options,
+    add_models_option,
+    non_negative_float,
+    non_negative_int,
+    run_cli,
+)
 from svdnet.dataset import audio_path, dataset_dir, ensure_demo_splits, read_filelist
 from svdnet.errors import InputError
 from svdnet.model import HIDDEN_LAYERS, load_classifier
@@ -31,12 +38,10 @@ def build_parser():
         prog="python -m inverters.figure",
         description="Plot one test excerpt and its inversion from each of the eight layers.",
     )
-    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+    add_classifier_argument(p)
     p.add_argument("out", type=Path, help="figure to write (.png or .pdf)")
     add_dataset_options(p)
-    p.add_argument(
-        "--models", type=Path, default=Path("models"), help="inverters (default: models)"
-    )
+    add_models_option(p)
     p.add_argument(
         "--file-index", type=non_negative_int, default=0, help="test file to use (default: 0)"
     )

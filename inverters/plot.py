@@ -1,4 +1,4 @@
-"""Figures: an input excerpt above its inversion, as in the paper."""
+"""Figures: an input excerpt above its inversion, as in the paper; metrics across layers."""
 
 from pathlib import Path
 
@@ -104,6 +104,46 @@ def plot_all_layers(path, excerpt, inversions, test_mse=None, title=None):
         ax.tick_params(axis="x", rotation=60)
     if title:
         fig.suptitle(title)
+    _save_atomically(fig, path)
+
+
+def plot_layer_metrics(path, layers, metrics, classes):
+    """Small multiples: each metric across the layers, for all excerpts and per class.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its suffix picks the format. Written atomically.
+    layers : dict
+        Layer name -> {metric: value or None, "by_class": {class: {metric: ...}}}, in
+        network order, as ``inverters.analyse`` computes them.
+    metrics : sequence of str
+        One panel each.
+    classes : sequence of str
+        Drawn dashed beside the line of all excerpts.
+    """
+    names = list(layers)
+    n_cols = 3
+    n_rows = -(-len(metrics) // n_cols)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(4 * n_cols, 3 * n_rows), sharex=True, layout="constrained"
+    )
+    x = np.arange(len(names))
+
+    def values(rows, metric):  # None (no excerpts) becomes a gap in the line
+        return [np.nan if row[metric] is None else row[metric] for row in rows]
+
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        ax.plot(x, values(layers.values(), metric), "o-", color="black", label="all")
+        for cls in classes:
+            rows = [layers[name]["by_class"][cls] for name in names]
+            ax.plot(x, values(rows, metric), ".--", label=cls)
+        ax.set_title(metric)
+        ax.set_xticks(x, names, rotation=60)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(metrics) :]:
+        ax.axis("off")
+    axes.flat[0].legend()
     _save_atomically(fig, path)
 
 

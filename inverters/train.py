@@ -26,6 +26,7 @@ from inverters.model import Inverter
 from svdnet.audio import EXCERPT_FRAMES, N_MELS
 from svdnet.augment import excerpt_starts
 from svdnet.cli import (
+    add_classifier_argument,
     add_dataset_options,
     add_device_option,
     add_training_options,
@@ -74,7 +75,7 @@ def build_parser():
         description="Train the inverter of one SVDNet layer and write it in the original "
         "Lasagne format.",
     )
-    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+    add_classifier_argument(p)
     p.add_argument("out", type=Path, help="inverter file to write (.npz); OUT.ckpt beside it")
     p.add_argument("--layer", required=True, choices=HIDDEN_LAYERS, help="layer to invert")
     add_dataset_options(p)

@@ -77,6 +77,21 @@ def random_seed(text):
     return value
 
 
+def add_classifier_argument(p):
+    """The positional ``classifier``: SVDNet weights in the Lasagne format."""
+    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+
+
+def add_models_option(p):
+    """``--models``: the folder of the ``<dataset>_augment_gen_<layer>.npz`` inverters."""
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=Path("models"),
+        help="folder of the <dataset>_augment_gen_<layer>.npz inverters (default: models)",
+    )
+
+
 def add_dataset_options(p, meanstd_default="<dataset>_meanstd.npz beside CLASSIFIER"):
     """``--dataset``, ``--dataset-path``, ``--meanstd`` and ``--cache-spectra``."""
     p.add_argument("--dataset", default="jamendo", help="dataset name (default: jamendo)")

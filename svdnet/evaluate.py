@@ -16,14 +16,19 @@ import itertools
 import json
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.ndimage import median_filter
 
 from svdnet.audio import EXCERPT_FRAMES, LOG_FLOOR, N_MELS, standardise
-from svdnet.cli import add_dataset_options, add_device_option, add_json_option, run_cli
+from svdnet.cli import (
+    add_classifier_argument,
+    add_dataset_options,
+    add_device_option,
+    add_json_option,
+    run_cli,
+)
 from svdnet.dataset import (
     SPLITS,
     dataset_dir,
@@ -54,7 +59,7 @@ def build_parser():
         description="Frame-wise evaluation of an SVDNet classifier: threshold tuned on the "
         "valid split, metrics on the test split, and a logistic-regression baseline.",
     )
-    p.add_argument("classifier", type=Path, help="SVDNet weights, Lasagne format (.npz)")
+    add_classifier_argument(p)
     add_dataset_options(p)
     p.add_argument(
         "--no-baseline",

@@ -1,0 +1,267 @@
+"""What each layer keeps: inversion metrics of all eight layers on one split.
+
+For every layer whose inverter ``<models>/<dataset>_augment_gen_<layer>.npz`` exists,
+the split's excerpts (every ``--step`` frames, the ones ``inverters.evaluate`` uses) are
+inverted and compared with their inputs (see :mod:`inverters.metrics`):
+
+- ``mse``: mean squared error, as ``inverters.evaluate`` reports it;
+- ``time_corr`` / ``freq_corr``: correlation along time (per mel band) / along the mel
+  axis (per frame), averaged over bands / frames and then over excerpts;
+- ``agreement``: fraction of excerpts the classifier decides the same on the inversion
+  as on the input (singing where ``P >= threshold``); ``delta_p``: mean ``|P(inversion)
+  - P(input)|``;
+- ``class_collapse``: mean pairwise correlation of the inversions within each class the
+  classifier predicts for the input, over the same for the inputs, pooled over classes.
+
+The threshold is the one ``svdnet.evaluate`` picks on the valid split (best accuracy of
+median-filtered frame predictions) unless ``--threshold`` gives it; here it is applied
+to each excerpt's own prediction. Every metric is also reported per predicted class.
+
+The split is streamed file by file; only the class-collapse sample is held, at most
+:data:`COLLAPSE_EXCERPTS` evenly spaced excerpts per class with their inversions (about
+330 MB with all eight layers), so memory does not grow with the split.
+
+Example
+-------
+    python -m inverters.analyse demo_augment.npz --dataset demo --json
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inverters import metrics
+from inverters.evaluate import file_excerpts, load_inverters
+from svdnet.audio import EXCERPT_FRAMES
+from svdnet.cli import (
+    add_classifier_argument,
+    add_dataset_options,
+    add_device_option,
+    add_json_option,
+    add_models_option,
+    finite_float,
+    positive_int,
+    run_cli,
+)
+from svdnet.dataset import SPLITS, ensure_demo_splits, split_streams
+from svdnet.device import on_device, pick_device
+from svdnet.errors import InputError
+from svdnet.evaluate import best_threshold, silence_frame, song_streams, split_predictions
+from svdnet.files import atomic_output, check_output_file
+from svdnet.model import load_classifier
+from svdnet.training import default_meanstd, read_meanstd
+
+# Excerpts per predicted class kept for class_collapse: enough for 124,750 pairs, few
+# enough that the sample with eight layers' inversions stays near 330 MB.
+COLLAPSE_EXCERPTS = 500
+CLASSES = ("sing", "nosing")
+# The per-excerpt metrics, each averaged over the excerpts of a layer (or of a class).
+EXCERPT_METRICS = ("mse", "time_corr", "freq_corr", "agreement", "delta_p")
+METRICS = (*EXCERPT_METRICS, "class_collapse")
+OUTPUT_FILES = ("analysis.json", "analysis.md", "analysis.png")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m inverters.analyse",
+        description="What each layer keeps: error, time and frequency correlation, "
+        "classifier agreement and class collapse of the inversions of all eight layers.",
+    )
+    add_classifier_argument(p)
+    add_dataset_options(p)
+    add_models_option(p)
+    p.add_argument("--split", choices=SPLITS, default="test", help="split analysed (default: test)")
+    p.add_argument(
+        "--step", type=positive_int, default=10, help="frames between excerpts (default: 10)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=finite_float,
+        help="decision threshold on P(singing) (default: best accuracy on the valid split, "
+        "as svdnet.evaluate picks it)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/analysis"),
+        help="folder for analysis.json, .md and .png (default: results/analysis)",
+    )
+    add_device_option(p)
+    add_json_option(p)
+    return p
+
+
+def valid_threshold(classifier, args, mean, std, device):
+    """The threshold ``svdnet.evaluate`` picks: best frame accuracy on the valid split."""
+    songs = song_streams(args.dataset_path, args.dataset, "valid", mean, std, args.cache_spectra)
+    predictions = split_predictions(classifier, songs, silence_frame(mean, std), device)
+    if not len(predictions["targets"]):
+        raise InputError("the valid split holds no frames to choose the threshold on")
+    return best_threshold(predictions["svdnet"], predictions["targets"])
+
+
+def invert_batch(classifier, inverters, batch, device):
+    """P(singing) of a batch and, per layer, its inversions and their P(singing).
+
+    Returns
+    -------
+    p_inputs : np.ndarray, shape (n,)
+    inversions : dict, layer -> np.ndarray, float32, shape (n, 115, 80)
+    p_inversions : dict, layer -> np.ndarray, shape (n,)
+    """
+    inputs = on_device(torch.from_numpy(batch)[:, None], device)
+    inversions, p_inversions = {}, {}
+    with torch.no_grad():
+        feats = classifier.features(inputs, [*inverters, "fc9"])
+        for layer, inverter in inverters.items():
+            inversion = inverter(feats[layer])
+            p = classifier.features(inversion[:, None], ["fc9"])["fc9"]
+            inversions[layer], p_inversions[layer] = inversion.cpu().numpy(), p[:, 0].cpu().numpy()
+    return feats["fc9"][:, 0].cpu().numpy(), inversions, p_inversions
+
+
+class LayerTotals:
+    """Sums of the per-excerpt metrics of one layer, per predicted class."""
+
+    def __init__(self):
+        self.sums = {cls: dict.fromkeys(EXCERPT_METRICS, 0.0) for cls in CLASSES}
+        self.counts = dict.fromkeys(CLASSES, 0)
+
+    def add(self, inputs, inversions, p_inputs, p_inversions, threshold):
+        """Add a batch's excerpts, each to the class predicted for its input."""
+        values = {
+            "mse": metrics.mean_squared_error(inputs, inversions),
+            "time_corr": metrics.time_correlation(inputs, inversions),
+            "freq_corr": metrics.freq_correlation(inputs, inversions),
+            "agreement": metrics.decision_agreement(p_inputs, p_inversions, threshold),
+            "delta_p": metrics.probability_change(p_inputs, p_inversions),
+        }
+        sing = p_inputs >= threshold
+        for cls, members in zip(CLASSES, (sing, ~sing), strict=True):
+            self.counts[cls] += int(members.sum())
+            for key, per_excerpt in values.items():
+                self.sums[cls][key] += float(per_excerpt[members].sum())
+
+    def means(self, classes=CLASSES):
+        """Mean of each metric over the excerpts of ``classes`` (None where there are none)."""
+        n = sum(self.counts[cls] for cls in classes)
+        return {
+            key: sum(self.sums[cls][key] for cls in classes) / n if n else None
+            for key in EXCERPT_METRICS
+        } | {"n_excerpts": n}
+
+
+def layer_results(layer_totals, inputs, inversions):
+    """One layer's metrics and, under ``by_class``, the same per predicted class.
+
+    ``inputs`` and ``inversions`` hold the class-collapse sample of each class, in
+    :data:`CLASSES` order.
+    """
+    by_class = {
+        cls: layer_totals.means((cls,))
+        | {"class_collapse": metrics.class_collapse(inputs[c : c + 1], inversions[c : c + 1])}
+        for c, cls in enumerate(CLASSES)
+    }
+    collapse = metrics.class_collapse(inputs, inversions)
+    return layer_totals.means() | {"class_collapse": collapse, "by_class": by_class}
+
+
+def analyse(args):
+    """The analysis as :func:`write_outputs` writes it: threshold, counts and per-layer metrics."""
+    for name in OUTPUT_FILES:
+        check_output_file(args.out / name)
+    device = pick_device(args.device)
+    classifier = load_classifier(args.classifier, device)
+    mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
+    needed = (args.split,) if args.threshold is not None else ("valid", args.split)
+    ensure_demo_splits(args.dataset_path, args.dataset, tuple(dict.fromkeys(needed)))
+    inverters = load_inverters(args.models, args.dataset, device)
+    threshold = args.threshold
+    if threshold is None:
+        threshold = valid_threshold(classifier, args, mean, std, device)
+    totals = {layer: LayerTotals() for layer in inverters}
+    # Each kept item is an input excerpt stacked on its inversions, layers in order.
+    samples = {cls: metrics.EvenSample(COLLAPSE_EXCERPTS) for cls in CLASSES}
+    n_excerpts = 0
+    streams = split_streams(
+        args.dataset_path, args.dataset, args.split, mean, std, args.cache_spectra
+    )
+    for _, blocks in streams:
+        for batch in file_excerpts(blocks, args.step):
+            p_inputs, inversions, p_inversions = invert_batch(classifier, inverters, batch, device)
+            for layer, layer_totals in totals.items():
+                layer_totals.add(batch, inversions[layer], p_inputs, p_inversions[layer], threshold)
+            stacked = np.stack([batch, *inversions.values()], axis=1)
+            sing = p_inputs >= threshold
+            samples["sing"].add(stacked[sing])
+            samples["nosing"].add(stacked[~sing])
+            n_excerpts += len(batch)
+    if not n_excerpts:
+        raise InputError(
+            f"no {args.split} file is long enough for an excerpt of {EXCERPT_FRAMES} frames"
+        )
+    kept = {cls: sample.items() for cls, sample in samples.items()}
+    layers = {
+        layer: layer_results(
+            layer_totals,
+            [kept[cls][:, 0] for cls in CLASSES],
+            [kept[cls][:, i] for cls in CLASSES],
+        )
+        for i, (layer, layer_totals) in enumerate(totals.items(), start=1)
+    }
+    return {
+        "split": args.split,
+        "step": args.step,
+        "threshold": threshold,
+        "n_excerpts": n_excerpts,
+        "collapse_excerpts": {cls: len(kept[cls]) for cls in CLASSES},
+        "layers": layers,
+    }
+
+
+def markdown_table(results, digits=3):
+    """The per-layer metrics as a Markdown table, one row per layer, one column per metric."""
+
+    def cell(value):
+        return "–" if value is None else f"{value:.{digits}f}"
+
+    lines = [
+        f"{results['split']} split, {results['n_excerpts']} excerpts every "
+        f"{results['step']} frames, threshold {results['threshold']:.{digits}f}",
+        "",
+        "| layer | " + " | ".join(METRICS) + " |",
+        "|---" * (len(METRICS) + 1) + "|",
+    ]
+    for layer, row in results["layers"].items():
+        lines.append(f"| {layer} | " + " | ".join(cell(row[key]) for key in METRICS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(results, out):
+    """Write ``analysis.json``, ``.md`` and ``.png`` into ``out``, each atomically."""
+    from inverters.plot import plot_layer_metrics  # matplotlib is slow to import
+
+    with atomic_output(out / "analysis.json") as f:
+        f.write((json.dumps(results, indent=2) + "\n").encode())
+    with atomic_output(out / "analysis.md") as f:
+        f.write(markdown_table(results).encode())
+    plot_layer_metrics(out / "analysis.png", results["layers"], METRICS, CLASSES)
+
+
+def run(args):
+    results = analyse(args)
+    write_outputs(results, args.out)
+    print(json.dumps(results) if args.json else markdown_table(results), end="\n")
+    return results
+
+
+def main(argv=None):
+    """Command-line entry point (see ``--help``)."""
+    run_cli(run, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""What an inversion keeps of its input: plain functions of input and inversion arrays.
+
+Every per-excerpt metric takes ``inputs`` and ``inversions`` of shape
+(n_excerpts, n_frames, n_mels) and returns one value per excerpt, so a split's metric is
+the mean over its excerpts, however they are batched.
+
+Pearson correlation follows its usual definition, with one convention: the correlation
+of a constant vector (all entries equal) with anything is 0, not NaN. A constant
+inversion keeps no structure, and 0 says so without poisoning the means.
+"""
+
+import numpy as np
+
+
+def pearson(x, y, axis=-1):
+    """Pearson correlation of ``x`` and ``y`` along ``axis``; 0 where either is constant.
+
+    Parameters
+    ----------
+    x, y : np.ndarray, same shape
+    axis : int
+        The axis the vectors run along.
+
+    Returns
+    -------
+    np.ndarray, float64, the shape of ``x`` without ``axis``.
+
+    Examples
+    --------
+    >>> float(pearson(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 7.0])))  # doctest: +ELLIPSIS
+    0.99...
+    >>> float(pearson(np.array([1.0, 2.0, 3.0]), np.full(3, 5.0)))
+    0.0
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    xc = x - x.mean(axis=axis, keepdims=True)
+    yc = y - y.mean(axis=axis, keepdims=True)
+    numerator = np.sum(xc * yc, axis=axis)
+    denominator = np.sqrt(np.sum(xc**2, axis=axis) * np.sum(yc**2, axis=axis))
+    # Tested on the values, not the centred ones: rounding in the mean can leave a
+    # constant vector with a tiny spread that would give an arbitrary correlation.
+    constant = (np.ptp(x, axis=axis) == 0) | (np.ptp(y, axis=axis) == 0)
+    safe = np.where(constant, 1.0, denominator)
+    return np.where(constant, 0.0, numerator / safe)
+
+
+def mean_squared_error(inputs, inversions):
+    """Mean squared error of each excerpt over its frames and mel bands.
+
+    Averaged over excerpts, this is the error ``inverters.evaluate`` reports: the summed
+    squared error divided by excerpts x frames x mel bands.
+
+    Returns
+    -------
+    np.ndarray, float64, shape (n_excerpts,)
+    """
+    diff = np.asarray(inversions, np.float64) - np.asarray(inputs, np.float64)
+    return np.mean(diff**2, axis=(1, 2))
+
+
+def time_correlation(inputs, inversions):
+    """Per excerpt, the mean over mel bands of the correlation along time.
+
+    High where the inversion keeps how each band rises and falls over the excerpt
+    (onsets, note changes, vibrato), whatever its level or scale.
+
+    Returns
+    -------
+    np.ndarray, float64, shape (n_excerpts,)
+    """
+    return pearson(inputs, inversions, axis=1).mean(axis=1)
+
+
+def freq_correlation(inputs, inversions):
+    """Per excerpt, the mean over frames of the correlation along the mel axis.
+
+    High where the inversion keeps the shape of each frame's spectrum (harmonics,
+    formants, spectral envelope), whatever its loudness.
+
+    Returns
+    -------
+    np.ndarray, float64, shape (n_excerpts,)
+    """
+    return pearson(inputs, inversions, axis=2).mean(axis=1)
+
+
+def decision_agreement(p_inputs, p_inversions, threshold):
+    """1.0 where the classifier decides the same on the inversion as on the input, else 0.0.
+
+    The decision is singing where ``P(singing) >= threshold``, as in ``svdnet.evaluate``.
+
+    Returns
+    -------
+    np.ndarray, float64, shape (n_excerpts,)
+    """
+    same = (np.asarray(p_inputs) >= threshold) == (np.asarray(p_inversions) >= threshold)
+    return same.astype(np.float64)
+
+
+def probability_change(p_inputs, p_inversions):
+    """``|P(singing | inversion) - P(singing | input)|`` of each excerpt."""
+    return np.abs(np.asarray(p_inversions, np.float64) - np.asarray(p_inputs, np.float64))
+
+
+def pairwise_correlation_sum(excerpts):
+    """Sum and number of the Pearson correlations of all pairs of flattened excerpts.
+
+    Parameters
+    ----------
+    excerpts : np.ndarray, shape (n_excerpts, ...)
+
+    Returns
+    -------
+    total : float
+        Sum over pairs ``i < j`` (a constant excerpt correlates 0 with any other).
+    n_pairs : int
+    """
+    n = len(excerpts)
+    if n < 2:
+        return 0.0, 0
+    flat = np.asarray(excerpts, np.float64).reshape(n, -1)
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1)
+    constant = np.ptp(flat, axis=1) == 0
+    unit = np.where(constant[:, None], 0.0, centred / np.where(constant, 1.0, norms)[:, None])
+    gram = unit @ unit.T
+    return float(gram[np.triu_indices(n, k=1)].sum()), n * (n - 1) // 2
+
+
+def class_collapse(inputs_by_class, inversions_by_class):
+    """How much more alike the inversions of a class are than its inputs.
+
+    The mean pairwise correlation of the inversions within each class, divided by the
+    same for the inputs, both pooled over the classes (each class weighs by its number
+    of pairs). Above 1, the inversions of a class are more alike than their inputs:
+    the layer keeps less of what tells the excerpts of a class apart.
+
+    Parameters
+    ----------
+    inputs_by_class, inversions_by_class : sequence of np.ndarray, (n_excerpts, ...)
+        The excerpts of each class and their inversions, in the same order.
+
+    Returns
+    -------
+    float or None
+        None where no class has two excerpts or the inputs' mean correlation is 0.
+    """
+    inversion_total = input_total = 0.0
+    for inputs, inversions in zip(inputs_by_class, inversions_by_class, strict=True):
+        input_total += pairwise_correlation_sum(inputs)[0]
+        inversion_total += pairwise_correlation_sum(inversions)[0]
+    # Both totals are over the same pairs, so the ratio of the sums is that of the means.
+    if input_total == 0:
+        return None
+    return inversion_total / input_total
+
+
+class EvenSample:
+    """An evenly spaced sample of at most ``limit`` items of a stream, kept in memory.
+
+    Item ``i`` of the stream is kept when ``i % stride == 0``; whenever more than
+    ``limit`` are kept, every other one is dropped and the stride doubles. The kept
+    items thus always lie evenly spaced over the stream so far, from its first item;
+    streams of at most ``limit`` items are kept whole.
+
+    Examples
+    --------
+    >>> sample = EvenSample(4)
+    >>> for start in range(0, 10, 3):
+    ...     sample.add(np.arange(start, min(start + 3, 10)))
+    >>> sample.items().tolist()
+    [0, 4, 8]
+    """
+
+    def __init__(self, limit):
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        self.limit, self.stride, self.seen = limit, 1, 0
+        self._parts = []
+
+    def add(self, items):
+        """Offer the next items of the stream (an array, items along its first axis)."""
+        keep = (self.seen + np.arange(len(items))) % self.stride == 0
+        self._parts.append(items[keep])
+        self.seen += len(items)
+        while sum(len(part) for part in self._parts) > self.limit:
+            self._parts = [self.items()[::2]]
+            self.stride *= 2
+
+    def items(self):
+        """The kept items, in stream order, as one array."""
+        return np.concatenate(self._parts) if self._parts else np.zeros(0)
