@@ -41,6 +41,7 @@ from svdnet.dataset import (
 from svdnet.device import pick_device
 from svdnet.errors import InputError
 from svdnet.model import load_classifier
+from svdnet.sampling import EvenSample
 from svdnet.spectra import strips
 from svdnet.training import default_meanstd, read_meanstd
 
@@ -127,33 +128,6 @@ def frame_predictions(model, mels, silence, device, chunk_frames=4096):
 def smooth(predictions, size=MEDIAN_FRAMES):
     """Median filter over ``size`` frames (edges repeat the first / last prediction)."""
     return median_filter(predictions, size=size, mode="nearest")
-
-
-class FrameSample:
-    """An evenly spaced sample of at most ``limit`` frames of a stream, kept in memory.
-
-    Every ``stride``-th frame is kept; when more than ``limit`` are, every other one is
-    dropped and the stride doubles. Streams shorter than ``limit`` are kept whole.
-    """
-
-    def __init__(self, limit):
-        self.limit, self.stride, self.seen = limit, 1, 0
-        self.frames, self.targets = [], []
-
-    def add(self, frames, targets):
-        """Offer the next frames of the stream and their targets."""
-        keep = (self.seen + np.arange(len(frames))) % self.stride == 0
-        self.frames.append(frames[keep])
-        self.targets.append(targets[keep])
-        self.seen += len(frames)
-        if sum(len(f) for f in self.frames) > self.limit:
-            frames, targets = self.arrays()
-            self.frames, self.targets = [frames[::2]], [targets[::2]]
-            self.stride *= 2
-
-    def arrays(self):
-        """The kept frames and targets as two arrays."""
-        return np.concatenate(self.frames), np.concatenate(self.targets)
 
 
 def song_streams(dataset_path, name, split, mean, std, cache_dir):
@@ -286,11 +260,12 @@ def logistic_predictions(frames, weights, bias):
 def fit_baseline(songs):
     """Logistic regression on single frames of the training songs (at most
     :data:`BASELINE_FRAMES` of them, evenly spaced, so memory stays bounded)."""
-    sample = FrameSample(BASELINE_FRAMES)
+    sample = EvenSample(BASELINE_FRAMES)
     for labels, blocks in songs:
         for frames, targets in _with_targets(blocks, labels):
-            sample.add(frames, targets)
-    frames, targets = sample.arrays()
+            sample.add(np.concatenate([frames, targets[:, None]], axis=1))
+    kept = sample.items().reshape(-1, N_MELS + 1)
+    frames, targets = np.ascontiguousarray(kept[:, :-1]), kept[:, -1]
     if not len(frames):
         raise InputError("the train split holds no frames to fit the baseline on")
     return fit_logistic_regression(frames, targets)

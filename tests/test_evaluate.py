@@ -135,20 +135,6 @@ def test_strips_overlap_and_cover_every_frame_once():
     assert list(strips([frames[:5]], 20, 5)) == []  # nothing beyond the overlap
 
 
-def test_frame_sample_keeps_short_streams_whole_and_long_ones_bounded_and_even():
-    sample = evaluate.FrameSample(limit=100)
-    frames = np.arange(90, dtype=np.float32)[:, None]
-    sample.add(frames, frames[:, 0])
-    np.testing.assert_array_equal(sample.arrays()[0], frames)
-    for first in range(90, 1000, 70):  # 1000 frames in blocks of 70
-        block = np.arange(first, min(first + 70, 1000), dtype=np.float32)[:, None]
-        sample.add(block, block[:, 0])
-    kept, targets = sample.arrays()
-    assert len(kept) <= 100 and len(kept) > 50
-    assert np.unique(np.diff(kept[:, 0])).tolist() == [sample.stride] == [16]
-    np.testing.assert_array_equal(kept[:, 0], targets)
-
-
 def test_without_a_train_split_the_baseline_is_skipped_with_a_note(
     tmp_path, classifier_files, capsys, caplog, make_tiny_dataset
 ):
