@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from inverters.inversion import run_inversion
+from inverters.sonify import PHASES
 from svdnet.cli import non_negative_float, positive_int, random_seed, run_cli
 from svdnet.model import HIDDEN_LAYERS
 
@@ -59,9 +60,22 @@ def build_parser():
         help="standardisation file (default: <dataset>_meanstd.npz beside invert.py)",
     )
     p.add_argument(
-        "--format", choices=("pdf", "png"), default="pdf", help="plot format (default: pdf)"
+        "--format", choices=("pdf", "png", "svg"), default="pdf", help="plot format (default: pdf)"
     )
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
+    p.add_argument(
+        "--audio",
+        action="store_true",
+        help="also write <plot>.wav (the inversion), <plot>_input.wav (the input through the "
+        "same chain) and <plot>_original.wav (the excerpt's audio)",
+    )
+    p.add_argument(
+        "--phase",
+        choices=PHASES,
+        default="original",
+        help="phase of the sonified excerpts: the original excerpt's, or Griffin-Lim's "
+        "estimate (default: original)",
+    )
     p.add_argument(
         "--save-arrays",
         action="store_true",
@@ -92,4 +106,5 @@ def main(argv=None):
         fmt=args.format,
         device=args.device,
         save_arrays=args.save_arrays,
+        phase=args.phase if args.audio else None,
     )

@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from inverters.model import load_inverter
 from inverters.plot import plot_inversion
+from inverters.sonify import n_samples, sonify, write_wav
 from svdnet.audio import (
     EXCERPT_FRAMES,
     HOP_LENGTH,
@@ -18,6 +19,7 @@ from svdnet.audio import (
     standardise,
 )
 from svdnet.dataset import audio_path, dataset_dir, read_filelist
+from svdnet.decode import audio_blocks
 from svdnet.device import pick_device
 from svdnet.errors import InputError
 from svdnet.files import make_folder
@@ -56,6 +58,18 @@ def _file_strip(path, meanstd, excerpt_idx, cache_dir):
     return standardise(log_mel(spect), *meanstd) if len(spect) == n_frames else None
 
 
+def write_sounds(plot, path, excerpt_idx, excerpt, inversion, meanstd, phase):
+    """Sound beside a plot: ``<stem>.wav`` (the inversion), ``<stem>_input.wav`` (the input
+    through the same chain) and ``<stem>_original.wav`` (the excerpt's own audio)."""
+    length = n_samples(EXCERPT_FRAMES)
+    samples = np.concatenate([*audio_blocks(path, excerpt_idx * HOP_LENGTH, length)])
+    for suffix, frames in (("", inversion), ("_input", excerpt)):
+        write_wav(
+            plot.with_name(f"{plot.stem}{suffix}.wav"), sonify(frames, *meanstd, phase, samples)
+        )
+    write_wav(plot.with_name(f"{plot.stem}_original.wav"), samples)
+
+
 def run_inversion(
     classifier_path,
     inverter_path,
@@ -73,6 +87,7 @@ def run_inversion(
     fmt="pdf",
     device="auto",
     save_arrays=False,
+    phase=None,
 ):
     """Invert layer ``layer`` for an excerpt of every file of a filelist and plot it.
 
@@ -110,7 +125,11 @@ def run_inversion(
             inversion = inverter(feats[layer][:1])[0].cpu().numpy()
         prediction = float(feats["fc9"][0, 0])
         out = results_dir / plot_name(file_idx, excerpt_idx, prediction, fmt)
-        plot_inversion(out, strip[:EXCERPT_FRAMES], inversion, layer)
+        title = f"{path.name} at {excerpt_idx * HOP_LENGTH / SAMPLE_RATE:.2f} s, "
+        title += f"{layer}, P(singing) = {prediction:.2f}"
+        plot_inversion(out, strip[:EXCERPT_FRAMES], inversion, layer, title)
+        if phase is not None:
+            write_sounds(out, path, excerpt_idx, strip[:EXCERPT_FRAMES], inversion, meanstd, phase)
         if save_arrays:
             atomic_save_npz(
                 out.with_suffix(".npz"),

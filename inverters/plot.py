@@ -52,20 +52,24 @@ def _panel(ax, excerpt, title):
     return img
 
 
-def plot_inversion(path, excerpt, inversion, layer):
+def plot_inversion(path, excerpt, inversion, layer, title=None):
     """Write the input excerpt above its inversion, each min-max scaled to [0, 1].
 
     Parameters
     ----------
     path : str or Path
-        Output file; its suffix (.pdf, .png) picks the format. Written atomically.
+        Output file; its suffix (.pdf, .png, .svg) picks the format. Written atomically.
     excerpt, inversion : np.ndarray, shape (115, 80)
         Time first, as the networks see them.
     layer : str
         Names the lower panel ("<layer> inversion").
+    title : str, optional
+        Above both panels (the file, excerpt time, layer and prediction).
     """
     path = Path(path)
     fig, axes = plt.subplots(2, 1, figsize=(6, 6), sharex=True, layout="constrained")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     _panel(axes[0], excerpt, "input mel spectrogram")
     axes[0].set_xlabel("")
     img = _panel(axes[1], inversion, f"{layer} inversion")
