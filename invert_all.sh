@@ -34,6 +34,7 @@ for layer in fc8 fc7 mp6 conv5 conv4 mp3 conv2 conv1; do
         exit 2
     fi
     "$python" "$here/invert.py" "$classifier" "$inverter" "$dataset_path" "results/$layer" \
-        --layer "$layer" --dataset "$dataset" "$@"
+        --layer "$layer" --dataset "$dataset" --save-arrays --audio "$@"
 done
-echo "plots of all eight layers are in results/<layer>/"
+"$python" -m inverters.report results
+echo "plots and sounds of all eight layers are in results/<layer>/; the page: results/index.html"

@@ -138,6 +138,7 @@ def run_inversion(
                 prediction=np.float32(prediction),
                 excerpt_idx=np.int64(excerpt_idx),
                 layer=np.str_(layer),
+                file_name=np.str_(path.name),
             )
         written.append(out)
     if not written:

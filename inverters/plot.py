@@ -157,3 +157,20 @@ def _save_atomically(fig, path):
             fig.savefig(f, format=Path(path).suffix[1:])
     finally:
         plt.close(fig)
+
+
+def save_thumbnail(path, excerpt, size_px=(160, 112)):
+    """A small PNG of an excerpt (min-max scaled, low bands at the bottom, no axes).
+
+    Returns
+    -------
+    Path
+        ``path``, written atomically.
+    """
+    width, height = size_px
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(min_max_scale(excerpt).T, origin="lower", aspect="auto", cmap="coolwarm")
+    ax.set_axis_off()
+    _save_atomically(fig, path)
+    return Path(path)
