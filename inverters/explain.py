@@ -130,6 +130,23 @@ def inversion_masks(inversions, thresholds=THRESHOLDS):
     return scaled[:, None] >= np.asarray(thresholds)[None, :, None, None]
 
 
+def apply_masks(excerpts, masks):
+    """The explanations: each standardised excerpt times each of its masks.
+
+    A removed bin becomes 0, the dataset mean of its mel band in the standardised space.
+
+    Parameters
+    ----------
+    excerpts : np.ndarray, float32, shape (n, n_frames, n_mels)
+    masks : np.ndarray, bool, shape (n, n_masks, n_frames, n_mels)
+
+    Returns
+    -------
+    np.ndarray, float32, shape (n, n_masks, n_frames, n_mels)
+    """
+    return np.where(masks, excerpts[:, None], np.float32(0))
+
+
 def mask_area(masks):
     """Fraction of the bins each mask keeps: the mean over its last two axes."""
     return np.asarray(masks).mean(axis=(-2, -1))
@@ -320,7 +337,7 @@ def explain(args):
             masks = {"inversion": inversion_masks(inversions)}
             masks |= random_masks(masks["inversion"], args.seed, totals.n_instances)
             for kind, kind_masks in masks.items():
-                explanations = np.where(kind_masks, batch[:, None], np.float32(0))
+                explanations = apply_masks(batch, kind_masks)
                 p_masked = singing_probability(classifier, explanations, device)
                 changes = decision_changes(p_inputs, p_masked, threshold)
                 totals.add(kind, changes, mask_area(kind_masks))

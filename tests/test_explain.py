@@ -62,6 +62,16 @@ def test_masks_shrink_as_t_grows():
     assert areas[:, 0].tolist() == [1.0] * 4
 
 
+def test_an_explanation_keeps_the_masked_bins_and_sets_the_rest_to_the_mean_0():
+    excerpts = np.arange(1, 9, dtype=np.float32).reshape(2, 2, 2)
+    masks = np.array([[[[True, False], [False, True]], [[True] * 2] * 2], [[[False] * 2] * 2] * 2])
+    explanations = explain.apply_masks(excerpts, masks)
+    assert explanations.dtype == np.float32 and explanations.shape == (2, 2, 2, 2)
+    assert explanations[0, 0].tolist() == [[1.0, 0.0], [0.0, 4.0]]
+    assert explanations[0, 1].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert not explanations[1].any()
+
+
 # --- random controls ----------------------------------------------------------------------
 
 
@@ -117,7 +127,8 @@ def test_a_random_block_is_one_rectangle_inside_the_excerpt():
         assert mask.sum() == len(rows) * len(cols) == np.prod(explain.block_shape(n_kept))
         assert mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].all()
         corners.add((rows[0], cols[0]))
-    assert len(corners) > 10  # placed at random, not always in the same spot
+    # Placed at random along both axes, not always in the same spot.
+    assert len({top for top, _ in corners}) > 5 and len({left for _, left in corners}) > 5
     assert not explain.random_block_mask(rng, 0, (N_FRAMES, N_MELS)).any()
 
 
