@@ -50,7 +50,7 @@ from svdnet.dataset import SPLITS, ensure_demo_splits, split_streams
 from svdnet.device import on_device, pick_device
 from svdnet.errors import InputError
 from svdnet.evaluate import best_threshold, silence_frame, song_streams, split_predictions
-from svdnet.files import atomic_output, check_output_file
+from svdnet.files import check_output_file, write_json, write_text
 from svdnet.model import load_classifier
 from svdnet.training import default_meanstd, read_meanstd
 
@@ -73,16 +73,7 @@ def build_parser():
     add_classifier_argument(p)
     add_dataset_options(p)
     add_models_option(p)
-    p.add_argument("--split", choices=SPLITS, default="test", help="split analysed (default: test)")
-    p.add_argument(
-        "--step", type=positive_int, default=10, help="frames between excerpts (default: 10)"
-    )
-    p.add_argument(
-        "--threshold",
-        type=finite_float,
-        help="decision threshold on P(singing) (default: best accuracy on the valid split, "
-        "as svdnet.evaluate picks it)",
-    )
+    add_excerpt_options(p, step=10)
     p.add_argument(
         "--out",
         type=Path,
@@ -92,6 +83,33 @@ def build_parser():
     add_device_option(p)
     add_json_option(p)
     return p
+
+
+def add_excerpt_options(p, step):
+    """``--split``, ``--step`` and ``--threshold``: which excerpts, and how they are decided."""
+    p.add_argument("--split", choices=SPLITS, default="test", help="split analysed (default: test)")
+    p.add_argument(
+        "--step", type=positive_int, default=step, help=f"frames between excerpts (default: {step})"
+    )
+    p.add_argument(
+        "--threshold",
+        type=finite_float,
+        help="decision threshold on P(singing) (default: best accuracy on the valid split, "
+        "as svdnet.evaluate picks it)",
+    )
+
+
+def decision_threshold(classifier, args, mean, std, device):
+    """``--threshold`` if given, else :func:`valid_threshold`; demo splits are made first.
+
+    Synthesises the demo corpus's analysed split, and its valid split where the
+    threshold is to be chosen on it.
+    """
+    needed = (args.split,) if args.threshold is not None else ("valid", args.split)
+    ensure_demo_splits(args.dataset_path, args.dataset, tuple(dict.fromkeys(needed)))
+    if args.threshold is not None:
+        return args.threshold
+    return valid_threshold(classifier, args, mean, std, device)
 
 
 def valid_threshold(classifier, args, mean, std, device):
@@ -176,12 +194,8 @@ def analyse(args):
     device = pick_device(args.device)
     classifier = load_classifier(args.classifier, device)
     mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
-    needed = (args.split,) if args.threshold is not None else ("valid", args.split)
-    ensure_demo_splits(args.dataset_path, args.dataset, tuple(dict.fromkeys(needed)))
     inverters = load_inverters(args.models, args.dataset, device)
-    threshold = args.threshold
-    if threshold is None:
-        threshold = valid_threshold(classifier, args, mean, std, device)
+    threshold = decision_threshold(classifier, args, mean, std, device)
     totals = {layer: LayerTotals() for layer in inverters}
     # Each kept item is an input excerpt stacked on its inversions, layers in order.
     samples = {cls: metrics.EvenSample(COLLAPSE_EXCERPTS) for cls in CLASSES}
@@ -244,10 +258,8 @@ def write_outputs(results, out):
     """Write ``analysis.json``, ``.md`` and ``.png`` into ``out``, each atomically."""
     from inverters.plot import plot_layer_metrics  # matplotlib is slow to import
 
-    with atomic_output(out / "analysis.json") as f:
-        f.write((json.dumps(results, indent=2) + "\n").encode())
-    with atomic_output(out / "analysis.md") as f:
-        f.write(markdown_table(results).encode())
+    write_json(out / "analysis.json", results)
+    write_text(out / "analysis.md", markdown_table(results))
     plot_layer_metrics(out / "analysis.png", results["layers"], METRICS, CLASSES)
 
 

@@ -46,6 +46,30 @@ def pearson(x, y, axis=-1):
     return np.where(constant, 0.0, numerator / safe)
 
 
+def min_max_scale(x, axis=None):
+    """Scale ``x`` linearly to [0, 1] over ``axis``; a constant part becomes all zeros.
+
+    Parameters
+    ----------
+    x : np.ndarray
+    axis : int or tuple of int, optional
+        The axes scaled together (default: all, one range for the whole array).
+
+    Returns
+    -------
+    np.ndarray, float64, the shape of ``x``; the maximum of each part is exactly 1.
+
+    Examples
+    --------
+    >>> min_max_scale(np.array([[1.0, 3.0], [5.0, 5.0]]), axis=1).tolist()
+    [[0.0, 1.0], [0.0, 0.0]]
+    """
+    x = np.asarray(x, np.float64)
+    low = x.min(axis=axis, keepdims=True)
+    span = x.max(axis=axis, keepdims=True) - low
+    return np.where(span > 0, (x - low) / np.where(span > 0, span, 1.0), 0.0)
+
+
 def mean_squared_error(inputs, inversions):
     """Mean squared error of each excerpt over its frames and mel bands.
 

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
+from inverters.metrics import min_max_scale  # noqa: E402
 from svdnet.audio import FMAX_HZ, FMIN_HZ, HOP_LENGTH, SAMPLE_RATE  # noqa: E402
 from svdnet.errors import InputError  # noqa: E402
 from svdnet.files import atomic_output, check_output_file  # noqa: E402
@@ -29,16 +30,13 @@ def check_figure_path(path):
     check_output_file(path, "figure")
 
 
-def min_max_scale(x):
-    """Scale an array linearly to [0, 1] (a constant array becomes all zeros)."""
-    x = np.asarray(x, np.float64)
-    span = x.max() - x.min()
-    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
-
-
-def _panel(ax, excerpt, title):
+def _panel(ax, excerpt, title, mask=None):
+    # Bins outside ``mask`` are left blank (NaN is not drawn).
+    scaled = min_max_scale(excerpt)
+    if mask is not None:
+        scaled = np.where(mask, scaled, np.nan)
     img = librosa.display.specshow(
-        min_max_scale(excerpt).T,  # specshow wants (bands, frames)
+        scaled.T,  # specshow wants (bands, frames)
         sr=SAMPLE_RATE,
         hop_length=HOP_LENGTH,
         x_axis="time",
@@ -148,6 +146,66 @@ def plot_layer_metrics(path, layers, metrics, classes):
     for ax in axes.flat[len(metrics) :]:
         ax.axis("off")
     axes.flat[0].legend()
+    _save_atomically(fig, path)
+
+
+def plot_masked(path, excerpt, inversion, masks, layer):
+    """An excerpt, its inversion, and the excerpt as each inversion mask keeps it.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its suffix picks the format. Written atomically.
+    excerpt, inversion : np.ndarray, shape (115, 80)
+        Time first, as the networks see them; each drawn min-max scaled.
+    masks : dict
+        Threshold t -> bool mask (115, 80); the removed bins are drawn blank.
+    layer : str
+        Names the inversion panel.
+    """
+    n_cols = 2 + len(masks)
+    fig, axes = plt.subplots(
+        1, n_cols, figsize=(3.2 * n_cols, 3.4), sharey=True, layout="constrained"
+    )
+    _panel(axes[0], excerpt, "input mel spectrogram")
+    _panel(axes[1], inversion, f"{layer} inversion")
+    for ax, (t, mask) in zip(axes[2:], masks.items(), strict=True):
+        img = _panel(ax, excerpt, f"t = {t:.1f}, area {np.mean(mask):.2f}", mask)
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    fig.colorbar(img, ax=axes, format="%.1f")
+    _save_atomically(fig, path)
+
+
+def plot_explanation_loss(path, results):
+    """Explanation loss (%) against mean kept area, one curve per kind of mask.
+
+    The points of the inversion masks are labelled with their threshold t; each random
+    control's point of the same t lies at (about) the same area.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its suffix picks the format. Written atomically.
+    results : dict
+        As ``inverters.explain`` computes them: ``thresholds``, ``layer`` and, under
+        ``masks``, each kind's ``loss_pct`` and ``area`` per threshold.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+    for kind, row in results["masks"].items():
+        ax.plot(row["area"], row["loss_pct"], "o-", label=kind.replace("_", " "))
+    inversion = results["masks"]["inversion"]
+    for t, area, loss in zip(
+        results["thresholds"], inversion["area"], inversion["loss_pct"], strict=True
+    ):
+        ax.annotate(f"{t:.1f}", (area, loss), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("average area kept")
+    ax.set_ylabel("explanation loss (%)")
+    ax.set_title(
+        f"{results['layer']} inversion masks vs random masks ({results['n_instances']} instances)"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend()
     _save_atomically(fig, path)
 
 

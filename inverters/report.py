@@ -23,7 +23,7 @@ from inverters.plot import save_thumbnail
 from svdnet.audio import HOP_LENGTH, SAMPLE_RATE
 from svdnet.cli import run_cli
 from svdnet.errors import InputError
-from svdnet.files import atomic_output
+from svdnet.files import write_text
 from svdnet.model import HIDDEN_LAYERS
 
 PLOT_NAME = re.compile(r"plot_fileid_(\d+)_excerptid_(\d+)_pred_([\d.]+)\.npz")
@@ -142,8 +142,7 @@ def write_report(results):
         f"<table>{header}</tr>{''.join(rows)}</table>{analysis_section(page_dir)}</body></html>"
     )
     out = page_dir / "index.html"
-    with atomic_output(out) as f:
-        f.write(page.encode())
+    write_text(out, page)
     return out
 
 

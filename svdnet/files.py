@@ -5,6 +5,7 @@ atomic writer leaves the old file or the complete new one, never a part, even on
 """
 
 import contextlib
+import json
 import os
 import tempfile
 import zipfile
@@ -83,6 +84,17 @@ def read_npz(path, what):
         if not isinstance(value, np.ndarray):
             raise InputError(f"{path}: {what} member {key!r} is not a numpy array")
     return arrays
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_output(path) as f:
+        f.write(text.encode())
+
+
+def write_json(path, data):
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def make_folder(path, what="folder"):
