@@ -194,3 +194,46 @@ def test_a_short_run_learns_the_tiny_corpus_and_reversed_targets_do_not(
     inputs, truth = train.valid_subset(*tiny_dataset, mean, std, None, 400)
     error = train.classification_error(model, inputs, truth, "cpu")
     assert error < 0.2 if learns else error > 0.6
+
+
+def test_threshold_counts_every_singing_frame_when_all_are_called_singing():
+    # Thresholds below 0.1, at 0.15, 0.25 and above 0.3 get 2, 1, 2 and 1 frames right:
+    # the lowest of the best, below every prediction, wins.
+    assert evaluate.best_threshold(np.array([0.1, 0.2, 0.3]), np.array([1, 0, 1])) == 0.1
+    assert evaluate.best_threshold(np.zeros(0), np.zeros(0)) == 0.5  # nothing to tune on
+    above = evaluate.best_threshold(np.array([0.2, 0.6, 0.4]), np.zeros(3))
+    assert 0.6 < above < 0.6 + 1e-6
+
+
+def test_a_prediction_equal_to_the_threshold_counts_as_singing():
+    metrics = evaluate.binary_metrics(np.array([0.5, 0.4]), np.array([1, 0]), 0.5)
+    assert metrics["accuracy"] == 1.0 and metrics["recall"] == 1.0
+
+
+def test_filter_gains_span_both_signs_and_interpolate_by_raised_cosines():
+    curves = augment.random_gain_curves_db(2000, 80, np.random.default_rng(0))
+    assert curves.min() < -9.9 and curves.max() > 9.9 and curves.dtype == np.float32
+    # With 9 bands, band 2k is control point k and band 2k + 1 lies midway between two.
+    points = np.random.default_rng(1).uniform(-10, 10, size=(3, augment.N_FILTER_POINTS))
+    nine = augment.random_gain_curves_db(3, 9, np.random.default_rng(1))
+    np.testing.assert_allclose(nine[:, ::2], points, rtol=1e-6)
+    np.testing.assert_allclose(nine[:, 1::2], (points[:, :-1] + points[:, 1:]) / 2, rtol=1e-5)
+
+
+def test_schedule_3_compares_losses_rounded_to_two_decimals_from_the_second_epoch_on():
+    halved = inverter_train.next_lr(3, 1e-3, 1, [0.502, 0.498])  # both round to 0.50
+    assert halved == pytest.approx(5e-4)
+    assert inverter_train.next_lr(3, 1e-3, 1, [0.52, 0.498]) == pytest.approx(1e-3)
+    assert inverter_train.next_lr(3, 1e-3, 0, [0.5]) == pytest.approx(1e-3)  # nothing before
+
+
+def test_inverter_error_of_a_quiet_excerpt_has_no_offset():
+    class Zeros(torch.nn.Module):
+        def forward(self, feats):
+            return torch.zeros(len(feats), 115, 80)
+
+    mels = [np.full((115, 80), 0.01, np.float32)]
+    got = inverter_train.inversion_mse(
+        SVDNet().eval(), Zeros(), mels, np.array([[0, 0]]), "fc8", "cpu"
+    )
+    assert got == pytest.approx(1e-4, rel=1e-4)
