@@ -43,6 +43,16 @@ INIT_STD = 0.01
 TV_EPS = 1e-8
 
 
+DEFAULT_OPTIONS = {
+    "steps": STEPS,
+    "lr": LR,
+    "alpha": ALPHA,
+    "beta": BETA,
+    "lambda_alpha": LAMBDA_ALPHA,
+    "lambda_tv": LAMBDA_TV,
+}
+
+
 class Inversion(NamedTuple):
     """Reconstructed excerpts and the final loss terms of each.
 
@@ -233,10 +243,12 @@ def optimise_inversion(
     wanted_grad = [p.requires_grad for p in classifier.parameters()]
     classifier.eval().requires_grad_(False)
     try:
-        for _ in range(steps):
-            optimiser.zero_grad(set_to_none=True)
-            loss_terms(classifier, x, *options)["total"].mean().backward()
-            optimiser.step()
+        # Gradients are needed here even where the caller runs under torch.no_grad().
+        with torch.enable_grad():
+            for _ in range(steps):
+                optimiser.zero_grad(set_to_none=True)
+                loss_terms(classifier, x, *options)["total"].mean().backward()
+                optimiser.step()
         with torch.no_grad():
             final = loss_terms(classifier, x, *options)
     finally:
@@ -245,3 +257,29 @@ def optimise_inversion(
             p.requires_grad_(wanted)
     losses = {key: value.cpu().numpy().astype(np.float64) for key, value in final.items()}
     return Inversion(x.detach().cpu().numpy(), losses)
+
+
+class OptimisedInverter:
+    """A layer's inverter by optimisation, called like a learned one.
+
+    ``OptimisedInverter(classifier, layer, **options)(features)`` is the tensor of
+    :func:`optimise_inversion`'s excerpts, on the features' device, so learned and
+    optimised inversions are swapped without glue code.
+
+    Parameters
+    ----------
+    classifier : svdnet.model.SVDNet
+    layer : str
+    **options
+        Any keyword arguments of :func:`optimise_inversion` but ``device``.
+    """
+
+    def __init__(self, classifier, layer, **options):
+        check_options(layer, **{key: options.get(key, v) for key, v in DEFAULT_OPTIONS.items()})
+        self.classifier, self.layer, self.options = classifier, layer, options
+
+    def __call__(self, features):
+        result = optimise_inversion(
+            self.classifier, features, self.layer, device=features.device, **self.options
+        )
+        return torch.from_numpy(result.excerpts).to(features.device)

@@ -1,12 +1,20 @@
 """inverters.optimise: the priors' arithmetic, the optimisation and its options."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
-from inverters import metrics
-from inverters.optimise import alpha_norm, feature_loss, optimise_inversion, total_variation
-from svdnet.model import SVDNet
+from inverters import analyse, metrics
+from inverters.optimise import (
+    OptimisedInverter,
+    alpha_norm,
+    feature_loss,
+    optimise_inversion,
+    total_variation,
+)
+from svdnet.model import HIDDEN_LAYERS, SVDNet
 
 N_FRAMES, N_MELS = 115, 80
 
@@ -124,6 +132,20 @@ def test_numpy_features_are_accepted(classifier, excerpts):
     assert from_array.excerpts.dtype == np.float32
 
 
+def test_an_optimised_inverter_is_called_like_a_learned_one(classifier, excerpts):
+    phi0 = features_of(classifier, excerpts, "mp6")
+    inverter = OptimisedInverter(classifier, "mp6", steps=2, seed=3)
+    expected = optimise_inversion(classifier, phi0, "mp6", steps=2, seed=3).excerpts
+    inversion = inverter(phi0)
+    assert isinstance(inversion, torch.Tensor)
+    assert np.array_equal(inversion.numpy(), expected)
+
+
+def test_an_optimised_inverter_checks_its_options_when_made(classifier):
+    with pytest.raises(ValueError, match="lambda_tv"):
+        OptimisedInverter(classifier, "mp6", lambda_tv=-1.0)
+
+
 # --- options --------------------------------------------------------------------------
 
 
@@ -152,3 +174,62 @@ def test_options_out_of_range_are_refused(classifier, option, message):
 def test_features_of_another_layer_are_refused(classifier):
     with pytest.raises(ValueError, match=r"fc7 features must have shape \(n, 256\)"):
         optimise_inversion(classifier, torch.zeros(1, 64), "fc7", steps=1)
+
+
+def test_it_optimises_when_called_under_no_grad(classifier, excerpts):
+    phi0 = features_of(classifier, excerpts, "conv1")
+    expected = optimise_inversion(classifier, phi0, "conv1", steps=2)
+    with torch.no_grad():
+        result = optimise_inversion(classifier, phi0, "conv1", steps=2)
+    assert np.array_equal(result.excerpts, expected.excerpts)
+
+
+# --- inverters.analyse --method optimise ------------------------------------------------
+
+
+@pytest.fixture
+def analyse_argv(tiny_dataset, classifier_files):
+    dataset_path, name = tiny_dataset
+    return [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+
+
+def test_analyse_picks_max_excerpts_evenly_spaced_from_first_to_last(analyse_argv):
+    parse = analyse.build_parser().parse_args
+    mean, std = np.full(80, -4.0), np.full(80, 2.0)
+    every = np.concatenate(
+        list(analyse.split_excerpts(parse([*analyse_argv, "--step", "20"]), mean, std))
+    )
+    picked = analyse.split_excerpts(
+        parse([*analyse_argv, "--step", "20", "--method", "optimise", "--max-excerpts", "3"]),
+        mean,
+        std,
+    )
+    middle = round((len(every) - 1) / 2)
+    assert np.array_equal(np.concatenate(list(picked)), every[[0, middle, len(every) - 1]])
+
+
+def test_analyse_with_method_optimise_runs_end_to_end_without_inverters(
+    analyse_argv, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    options = [
+        "--method",
+        "optimise",
+        "--max-excerpts",
+        "4",
+        "--opt-steps",
+        "2",
+        "--threshold",
+        "0.5",
+    ]
+    analyse.main(
+        [*analyse_argv, *options, "--models", str(tmp_path / "none"), "--out", str(out), "--json"]
+    )
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == json.loads((out / "analysis.json").read_text())
+    assert (printed["method"], printed["opt_steps"], printed["n_excerpts"]) == ("optimise", 2, 4)
+    assert list(printed["layers"]) == list(HIDDEN_LAYERS)
+    for row in printed["layers"].values():
+        assert set(analyse.METRICS) <= set(row)
+        assert row["mse"] > 0 and 0 <= row["agreement"] <= 1
+    assert "inverted by optimisation (2 steps)" in (out / "analysis.md").read_text()
