@@ -17,13 +17,19 @@ The threshold is the one ``svdnet.evaluate`` picks on the valid split (best accu
 median-filtered frame predictions) unless ``--threshold`` gives it; here it is applied
 to each excerpt's own prediction. Every metric is also reported per predicted class.
 
+With ``--method optimise`` the inversions are found by optimisation on the input
+(:mod:`inverters.optimise`) instead of by the learned inverters, for all eight layers
+and no inverter files; as that costs ``--opt-steps`` forward and backward passes per
+layer, only ``--max-excerpts`` of the split's excerpts are analysed, evenly spaced.
+
 The split is streamed file by file; only the class-collapse sample is held, at most
 :data:`COLLAPSE_EXCERPTS` evenly spaced excerpts per class with their inversions (about
 330 MB with all eight layers), so memory does not grow with the split.
 
-Example
--------
+Examples
+--------
     python -m inverters.analyse demo_augment.npz --dataset demo --json
+    python -m inverters.analyse demo_augment.npz --dataset demo --method optimise
 """
 
 import argparse
@@ -33,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inverters import metrics
+from inverters import metrics, optimise
 from inverters.evaluate import file_excerpts, load_inverters
 from svdnet.audio import EXCERPT_FRAMES
 from svdnet.cli import (
@@ -43,6 +49,7 @@ from svdnet.cli import (
     add_json_option,
     add_models_option,
     finite_float,
+    non_negative_int,
     positive_int,
     run_cli,
 )
@@ -51,7 +58,7 @@ from svdnet.device import on_device, pick_device
 from svdnet.errors import InputError
 from svdnet.evaluate import best_threshold, silence_frame, song_streams, split_predictions
 from svdnet.files import check_output_file, write_json, write_text
-from svdnet.model import load_classifier
+from svdnet.model import HIDDEN_LAYERS, load_classifier
 from svdnet.training import default_meanstd, read_meanstd
 
 # Excerpts per predicted class kept for class_collapse: enough for 124,750 pairs, few
@@ -62,6 +69,9 @@ CLASSES = ("sing", "nosing")
 EXCERPT_METRICS = ("mse", "time_corr", "freq_corr", "agreement", "delta_p")
 METRICS = (*EXCERPT_METRICS, "class_collapse")
 OUTPUT_FILES = ("analysis.json", "analysis.md", "analysis.png")
+METHODS = ("learned", "optimise")
+# Excerpts optimised together (the batch size of inverters.evaluate's excerpts).
+OPTIMISE_BATCH = 64
 
 
 def build_parser():
@@ -74,6 +84,25 @@ def build_parser():
     add_dataset_options(p)
     add_models_option(p)
     add_excerpt_options(p, step=10)
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="learned",
+        help="learned: the inverters in --models; optimise: optimisation on the input, "
+        "which needs no inverters but is slow (default: learned)",
+    )
+    p.add_argument(
+        "--max-excerpts",
+        type=positive_int,
+        default=64,
+        help="--method optimise: excerpts analysed, evenly spaced over the split's (default: 64)",
+    )
+    p.add_argument(
+        "--opt-steps",
+        type=non_negative_int,
+        default=optimise.STEPS,
+        help=f"--method optimise: gradient steps per layer (default: {optimise.STEPS})",
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -119,6 +148,53 @@ def valid_threshold(classifier, args, mean, std, device):
     if not len(predictions["targets"]):
         raise InputError("the valid split holds no frames to choose the threshold on")
     return best_threshold(predictions["svdnet"], predictions["targets"])
+
+
+def inversion_methods(args, classifier, device):
+    """``{layer: function from the layer's features to inversions}`` for ``--method``.
+
+    The learned inverters found in ``--models``, or for ``optimise`` one optimisation
+    per layer (all eight) with ``--opt-steps`` steps and the module's default priors.
+    """
+    if args.method == "learned":
+        return load_inverters(args.models, args.dataset, device)
+    return {
+        layer: optimise.OptimisedInverter(classifier, layer, steps=args.opt_steps)
+        for layer in HIDDEN_LAYERS
+    }
+
+
+def split_excerpts(args, mean, std):
+    """Batches of the excerpts analysed: every ``--step`` frames of the split's files.
+
+    For ``--method optimise``, at most ``--max-excerpts`` of them, evenly spaced from
+    the first to the last: the split is streamed once to count its excerpts and once
+    to pick them.
+    """
+
+    def every_excerpt():
+        streams = split_streams(
+            args.dataset_path, args.dataset, args.split, mean, std, args.cache_spectra
+        )
+        for _, blocks in streams:
+            yield from file_excerpts(blocks, args.step)
+
+    if args.method == "learned":
+        yield from every_excerpt()
+        return
+    n_total = sum(len(batch) for batch in every_excerpt())
+    if not n_total:
+        return
+    # At most one pick per excerpt: the spacing is at least 1 before rounding.
+    picked = np.linspace(0, n_total - 1, min(args.max_excerpts, n_total)).round().astype(int)
+    kept, seen = [], 0
+    for batch in every_excerpt():
+        members = picked[(picked >= seen) & (picked < seen + len(batch))]
+        kept.append(batch[members - seen])
+        seen += len(batch)
+    kept = np.concatenate(kept)
+    for first in range(0, len(kept), OPTIMISE_BATCH):
+        yield kept[first : first + OPTIMISE_BATCH]
 
 
 def invert_batch(classifier, inverters, batch, device):
@@ -194,25 +270,21 @@ def analyse(args):
     device = pick_device(args.device)
     classifier = load_classifier(args.classifier, device)
     mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
-    inverters = load_inverters(args.models, args.dataset, device)
+    inverters = inversion_methods(args, classifier, device)
     threshold = decision_threshold(classifier, args, mean, std, device)
     totals = {layer: LayerTotals() for layer in inverters}
     # Each kept item is an input excerpt stacked on its inversions, layers in order.
     samples = {cls: metrics.EvenSample(COLLAPSE_EXCERPTS) for cls in CLASSES}
     n_excerpts = 0
-    streams = split_streams(
-        args.dataset_path, args.dataset, args.split, mean, std, args.cache_spectra
-    )
-    for _, blocks in streams:
-        for batch in file_excerpts(blocks, args.step):
-            p_inputs, inversions, p_inversions = invert_batch(classifier, inverters, batch, device)
-            for layer, layer_totals in totals.items():
-                layer_totals.add(batch, inversions[layer], p_inputs, p_inversions[layer], threshold)
-            stacked = np.stack([batch, *inversions.values()], axis=1)
-            sing = p_inputs >= threshold
-            samples["sing"].add(stacked[sing])
-            samples["nosing"].add(stacked[~sing])
-            n_excerpts += len(batch)
+    for batch in split_excerpts(args, mean, std):
+        p_inputs, inversions, p_inversions = invert_batch(classifier, inverters, batch, device)
+        for layer, layer_totals in totals.items():
+            layer_totals.add(batch, inversions[layer], p_inputs, p_inversions[layer], threshold)
+        stacked = np.stack([batch, *inversions.values()], axis=1)
+        sing = p_inputs >= threshold
+        samples["sing"].add(stacked[sing])
+        samples["nosing"].add(stacked[~sing])
+        n_excerpts += len(batch)
     if not n_excerpts:
         raise InputError(
             f"no {args.split} file is long enough for an excerpt of {EXCERPT_FRAMES} frames"
@@ -226,7 +298,11 @@ def analyse(args):
         )
         for i, (layer, layer_totals) in enumerate(totals.items(), start=1)
     }
+    method = {"method": args.method}
+    if args.method == "optimise":
+        method["opt_steps"] = args.opt_steps
     return {
+        **method,
         "split": args.split,
         "step": args.step,
         "threshold": threshold,
@@ -242,9 +318,14 @@ def markdown_table(results, digits=3):
     def cell(value):
         return "–" if value is None else f"{value:.{digits}f}"
 
+    excerpts = f"{results['n_excerpts']} excerpts every {results['step']} frames"
+    if results["method"] == "optimise":
+        excerpts = (
+            f"{results['n_excerpts']} excerpts evenly spaced over those every "
+            f"{results['step']} frames, inverted by optimisation ({results['opt_steps']} steps)"
+        )
     lines = [
-        f"{results['split']} split, {results['n_excerpts']} excerpts every "
-        f"{results['step']} frames, threshold {results['threshold']:.{digits}f}",
+        f"{results['split']} split, {excerpts}, threshold {results['threshold']:.{digits}f}",
         "",
         "| layer | " + " | ".join(METRICS) + " |",
         "|---" * (len(METRICS) + 1) + "|",
