@@ -237,3 +237,16 @@ def test_inverter_error_of_a_quiet_excerpt_has_no_offset():
         SVDNet().eval(), Zeros(), mels, np.array([[0, 0]]), "fc8", "cpu"
     )
     assert got == pytest.approx(1e-4, rel=1e-4)
+
+
+def test_a_float32_step_runs_in_float32_not_under_autocast():
+    torch.manual_seed(0)
+    model = SVDNet().eval()  # no dropout: the same logits twice
+    inputs, targets = torch.randn(4, 1, 115, 80), torch.tensor([1.0, 0, 1, 0])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss = train.training_step(model, optimizer, inputs, targets)
+    with torch.no_grad():
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(
+            model.logits(inputs), 0.02 + 0.96 * targets
+        )
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
