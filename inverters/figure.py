@@ -12,10 +12,12 @@ import math
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from inverters.evaluate import inverter_path
 from inverters.inversion import excerpt_index
 from inverters.model import load_inverter
+from inverters.optimise import STEPS, optimise_inversion
 from inverters.plot import check_figure_path, plot_all_layers
 from svdnet.audio import EXCERPT_FRAMES, log_mel, standardise
 from svdnet.cli import (
@@ -24,6 +26,7 @@ from svdnet.cli import (
     add_models_option,
     non_negative_float,
     non_negative_int,
+    positive_int,
     run_cli,
 )
 from svdnet.dataset import audio_path, dataset_dir, ensure_demo_splits, read_filelist
@@ -49,6 +52,18 @@ def build_parser():
         "--time-index", type=non_negative_float, default=20.0, help="start, s (default: 20)"
     )
     p.add_argument("--mse", type=Path, help="JSON of `python -m inverters.evaluate --json`")
+    p.add_argument(
+        "--optimise",
+        action="store_true",
+        help="add a row of optimisation-based inversions (inverters.optimise) under the "
+        "learned ones (default: learned only)",
+    )
+    p.add_argument(
+        "--opt-steps",
+        type=positive_int,
+        default=STEPS,
+        help=f"steps of the optimisation with --optimise (default: {STEPS})",
+    )
     return p
 
 
@@ -103,8 +118,16 @@ def make_figure(args):
             )[0].numpy()
             for layer in HIDDEN_LAYERS
         }
+    optimised = None
+    if args.optimise:
+        optimised = {
+            layer: optimise_inversion(
+                classifier, feats[layer], layer, steps=args.opt_steps
+            ).excerpts[0]
+            for layer in tqdm(HIDDEN_LAYERS, desc="optimising", unit="layer")
+        }
     title = f"{path.name} at {args.time_index:g} s, P(singing) = {float(feats['fc9'][0, 0]):.2f}"
-    plot_all_layers(args.out, excerpt, inversions, test_mse, title)
+    plot_all_layers(args.out, excerpt, inversions, test_mse, title, optimised)
 
 
 def main(argv=None):

@@ -75,7 +75,7 @@ def plot_inversion(path, excerpt, inversion, layer, title=None):
     _save_atomically(fig, path)
 
 
-def plot_all_layers(path, excerpt, inversions, test_mse=None, title=None):
+def plot_all_layers(path, excerpt, inversions, test_mse=None, title=None, optimised=None):
     """One excerpt and its inversion from every layer, plus per-layer test errors.
 
     Parameters
@@ -88,18 +88,28 @@ def plot_all_layers(path, excerpt, inversions, test_mse=None, title=None):
     test_mse : dict, optional
         Layer name -> test-split mean squared error, drawn as a bar chart.
     title : str, optional
+    optimised : dict, optional
+        Layer name -> optimisation-based inversion, drawn in two more rows below.
     """
     path = Path(path)
+    n_cols = 5  # input and eight layers fill two rows, with room for the error bars
     panels = [("input mel spectrogram", excerpt)]
     panels += [(f"{layer} inversion", inv) for layer, inv in inversions.items()]
-    n_cols = 5
-    fig, axes = plt.subplots(2, n_cols, figsize=(3.2 * n_cols, 6.4), layout="constrained")
-    for ax, (name, spect) in zip(axes.flat, panels, strict=False):
-        _panel(ax, spect, name)
-    for ax in axes.flat[len(panels) :]:
+    panels += [None] * (2 * n_cols - len(panels))
+    if optimised:
+        panels += [(f"{layer} optimised", inv) for layer, inv in optimised.items()]
+    n_rows = 2 * -(-len(panels) // (2 * n_cols))
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.2 * n_cols, 3.2 * n_rows), layout="constrained"
+    )
+    for ax in axes.flat:
         ax.axis("off")
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        if panel is not None:
+            ax.axis("on")
+            _panel(ax, panel[1], panel[0])
     if test_mse:
-        ax = axes.flat[-1]
+        ax = axes.flat[2 * n_cols - 1]
         ax.axis("on")
         ax.bar(list(test_mse), [r for r in test_mse.values()], color="tab:gray")
         ax.set_title("test-split MSE per layer")

@@ -43,3 +43,17 @@ def test_figure_rejects_a_start_past_the_end(project, capsys):
     assert exc.value.code == 2
     assert "a.wav: too short for an excerpt at 10 s" in capsys.readouterr().err
     assert not (project / "fig.png").exists()
+
+
+def test_optimise_adds_two_rows_of_optimisation_based_inversions(project):
+    from PIL import Image
+
+    argv = [str(project / "tiny_augment.npz"), "", "--dataset", "tiny"]
+    argv += ["--dataset-path", str(project), "--models", str(project / "models")]
+    argv += ["--time-index", "0.5"]
+    argv[1] = str(project / "learned.png")
+    figure.main(argv)
+    argv[1] = str(project / "both.png")
+    figure.main([*argv, "--optimise", "--opt-steps", "3"])
+    learned, both = Image.open(project / "learned.png"), Image.open(project / "both.png")
+    assert both.width == learned.width and both.height == 2 * learned.height
