@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.machine import cpu_info  # noqa: E402
 from inverters import analyse, evaluate  # noqa: E402
 from inverters.optimise import STEPS  # noqa: E402
+from svdnet.allocator import keep_freed_memory  # noqa: E402
 from svdnet.dataset import ensure_demo_splits  # noqa: E402
 
 THRESHOLD = "0.651"  # the demo classifier's, chosen on its valid split
@@ -51,6 +52,7 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.add_argument("--json", action="store_true", help="one JSON line")
     args = p.parse_args()
+    keep_freed_memory()  # as the command-line tools run
     ensure_demo_splits(args.dataset_path, "demo", ("test",))
     common = ["--dataset", "demo", "--dataset-path", args.dataset_path]
     common += ["--models", str(ROOT / "models"), "--device", args.device]
