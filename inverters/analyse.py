@@ -33,7 +33,6 @@ Examples
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +50,7 @@ from svdnet.cli import (
     finite_float,
     non_negative_int,
     positive_int,
+    print_results,
     run_cli,
 )
 from svdnet.dataset import SPLITS, ensure_demo_splits, split_streams
@@ -347,7 +347,7 @@ def write_outputs(results, out):
 def run(args):
     results = analyse(args)
     write_outputs(results, args.out)
-    print(json.dumps(results) if args.json else markdown_table(results), end="\n")
+    print_results(results, args.json, markdown_table(results))
     return results
 
 

@@ -32,7 +32,6 @@ import argparse
 import csv
 import functools
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ from svdnet.cli import (
     add_json_option,
     add_models_option,
     non_negative_int,
+    print_results,
     random_seed,
     run_cli,
 )
@@ -424,7 +424,7 @@ def write_outputs(results, saved, out):
 def run(args):
     results, saved = explain(args)
     write_outputs(results, saved, args.out)
-    print(json.dumps(results) if args.json else markdown_table(results), end="\n")
+    print_results(results, args.json, markdown_table(results))
     return results
 
 

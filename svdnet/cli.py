@@ -6,6 +6,7 @@ end in one ``error: ...`` line and status 2 through :func:`run_cli`.
 """
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -139,6 +140,11 @@ def add_json_option(p):
     p.add_argument(
         "--json", action="store_true", help="print the results as one JSON line (default: table)"
     )
+
+
+def print_results(results, as_json, table):
+    """Print ``results`` as one JSON line (``as_json``) or as the text ``table``."""
+    print(json.dumps(results) if as_json else table)
 
 
 def run_cli(run, *args, **kwargs):

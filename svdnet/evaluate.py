@@ -13,7 +13,6 @@ Example
 
 import argparse
 import itertools
-import json
 import logging
 import math
 
@@ -27,6 +26,7 @@ from svdnet.cli import (
     add_dataset_options,
     add_device_option,
     add_json_option,
+    print_results,
     run_cli,
 )
 from svdnet.dataset import (
@@ -315,7 +315,7 @@ def format_table(results):
 
 def run(args):
     results = evaluate(args)
-    print(json.dumps(results) if args.json else format_table(results))
+    print_results(results, args.json, format_table(results))
     return results
 
 
