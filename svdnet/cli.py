@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def run_cli(run, *args, **kwargs):
     """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     keep_freed_memory()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
     try:
         return run(*args, **kwargs)
     except (InputError, TrainingDiverged) as err:

@@ -673,3 +673,13 @@ def test_download_into_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "dest").write_text("")
     argv = [str(tmp_path / "dest"), "--base-url", "http://127.0.0.1:9", "--no-progress"]
     one_error_line(exits(corpus_script.main, argv, capsys), tmp_path / "dest")
+
+
+@pytest.mark.subprocess
+def test_ctrl_c_while_a_tool_imports_is_one_line_and_status_130():
+    # As `python -m svdnet...` sees it: sys.argv[0] is "-m" while the modules import.
+    code = "import sys; sys.argv[0] = '-m'; import os, signal, svdnet, time\n"
+    code += "os.kill(os.getpid(), signal.SIGINT); time.sleep(5)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 130
+    assert proc.stderr.strip() == "interrupted"
