@@ -519,7 +519,7 @@ def test_ctrl_c_in_the_demo_corpus_leaves_no_partial_song_or_filelist(
             raise KeyboardInterrupt
         return generate(*args, **kwargs)
 
-    monkeypatch.setattr(democorpus, "generate_song", interrupt_second_song)
+    monkeypatch.setattr(democorpus.writer, "generate_song", interrupt_second_song)
     argv = [str(tmp_path), "--splits", "test", "--n-test", "3", "--duration-s", "0.5"]
     assert messages(exits(democorpus.main, argv, capsys, status=130)) == ["interrupted"]
     assert leftovers(tmp_path) == [

@@ -17,7 +17,9 @@ from svdnet.democorpus import (
     render_stems,
     song_name,
     song_seed,
+    voice,
     write_corpus,
+    writer,
 )
 
 SMALL_N_SONGS = {"train": 1, "valid": 1, "test": 2}
@@ -119,7 +121,7 @@ def test_formant_filter_puts_spectral_peaks_at_the_vowel_formants():
     formants_hz = np.tile(
         democorpus.VOWEL_FORMANTS_HZ["a"] + (3500.0,), (len(noise) // block + 1, 1)
     )
-    vowel = democorpus._formant_filter(noise, formants_hz, np.full(4, 80.0), block, SR)
+    vowel = voice._formant_filter(noise, formants_hz, np.full(4, 80.0), block, SR)
     freqs_hz, power = signal.welch(vowel, SR, nperseg=4096)
 
     def power_at(hz):
@@ -197,7 +199,7 @@ def test_interrupted_run_leaves_no_half_files_and_no_file_list(tmp_path, monkeyp
             raise KeyboardInterrupt
         return real_generate(*args, **kwargs)
 
-    monkeypatch.setattr(democorpus, "generate_song", generate_then_fail)
+    monkeypatch.setattr(writer, "generate_song", generate_then_fail)
     with pytest.raises(KeyboardInterrupt):
         write_corpus(tmp_path, 0, ("test",), {"test": 3}, duration_s=3.0, progress=False)
     base = tmp_path / "datasets" / "demo"
@@ -211,16 +213,16 @@ def test_failed_write_leaves_neither_target_nor_temporary(tmp_path, monkeypatch)
     def failing_replace(source, target):
         raise OSError("disk full")
 
-    monkeypatch.setattr(democorpus.os, "replace", failing_replace)
+    monkeypatch.setattr(writer.os, "replace", failing_replace)
     target = tmp_path / "song.lab"
     with pytest.raises(OSError, match="disk full"):
-        democorpus._write_atomic(target, b"0.000 1.000 sing\n")
+        writer._write_atomic(target, b"0.000 1.000 sing\n")
     assert os.listdir(tmp_path) == []
 
 
 def test_ensure_demo_corpus_generates_once_then_stays_quiet(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(democorpus, "DEFAULT_N_SONGS", {"train": 1, "valid": 1, "test": 1})
-    monkeypatch.setattr(democorpus, "DEFAULT_DURATION_S", 3.0)
+    monkeypatch.setattr(writer, "DEFAULT_N_SONGS", {"train": 1, "valid": 1, "test": 1})
+    monkeypatch.setattr(writer, "DEFAULT_DURATION_S", 3.0)
     caplog.set_level(logging.INFO, logger="svdnet.democorpus")
 
     base = ensure_demo_corpus(tmp_path)

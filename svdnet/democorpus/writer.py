@@ -1,0 +1,240 @@
+"""The demo corpus on disk in the Jamendo layout, and its command line."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from svdnet.cli import positive_float, positive_int, random_seed, run_cli
+from svdnet.democorpus.dsp import SR
+from svdnet.democorpus.song import DEFAULT_DURATION_S, generate_song
+from svdnet.files import make_folder
+
+DATASET = "demo"
+
+
+SPLITS = ("train", "valid", "test")
+
+
+DEFAULT_N_SONGS = {"train": 40, "valid": 8, "test": 8}
+
+
+def song_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
+    """Seed of one song, independent of which other songs or splits are generated."""
+    return np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(split.encode()), index))
+
+
+def song_name(split: str, index: int) -> str:
+    """Base name (no extension) of a demo song, e.g. ``demo_test_007``."""
+    return f"{DATASET}_{split}_{index:03d}"
+
+
+def format_labels(segments: list[tuple[float, float, bool]]) -> str:
+    """Segments as .lab text: one ``start end sing|nosing`` line each, 3 decimals."""
+    return "".join(f"{a:.3f} {b:.3f} {'sing' if sing else 'nosing'}\n" for a, b, sing in segments)
+
+
+_BIT_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg page checksum (CRC-32, polynomial 0x04C11DB7, MSB first, no init or xor).
+
+    zlib's CRC-32 is the bit-reflected variant with init and final xor; reflecting the
+    input bytes and the result, and cancelling the init by the CRC of as many zero bytes,
+    gives the Ogg one at C speed.
+    """
+    reflected = zlib.crc32(page.translate(_BIT_REVERSED)) ^ zlib.crc32(bytes(len(page)))
+    return int(f"{reflected:032b}"[::-1], 2)
+
+
+def _set_ogg_serial(data: bytes, serial: int) -> bytes:
+    """Replace the stream serial number on every Ogg page and fix the checksums.
+
+    libsndfile picks a random serial, which would make equal songs give unequal files.
+    """
+    out, position = bytearray(data), 0
+    while position < len(out):
+        if out[position : position + 4] != b"OggS":
+            raise ValueError(f"no Ogg page at byte {position}")
+        n_segments = out[position + 26]
+        table_end = position + 27 + n_segments
+        page_end = table_end + sum(out[position + 27 : table_end])
+        out[position + 14 : position + 18] = struct.pack("<I", serial)
+        out[position + 22 : position + 26] = bytes(4)
+        crc = _ogg_crc(bytes(out[position:page_end]))
+        out[position + 22 : position + 26] = struct.pack("<I", crc)
+        position = page_end
+    return bytes(out)
+
+
+def encode_ogg(samples: np.ndarray, sr: int, serial: int) -> bytes:
+    """OGG Vorbis bytes of a mono signal, reproducible for a given stream serial."""
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sr, format="OGG", subtype="VORBIS")
+    return _set_ogg_serial(buffer.getvalue(), serial)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder, so ``path`` is never half written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def dataset_dir(root: str | os.PathLike) -> Path:
+    """Folder of the demo dataset under a project root."""
+    return Path(root) / "datasets" / DATASET
+
+
+def write_corpus(
+    root: str | os.PathLike,
+    seed: int = 0,
+    splits: tuple[str, ...] = SPLITS,
+    n_songs: dict[str, int] | None = None,
+    duration_s: float = DEFAULT_DURATION_S,
+    progress: bool = True,
+) -> Path:
+    """Generate the demo corpus (audio, labels, file lists) under ``root/datasets/demo``.
+
+    Songs whose .ogg and .lab both exist are skipped. Each file is written atomically and
+    the file lists come last, so an interrupted run leaves no complete-looking split.
+
+    Parameters
+    ----------
+    root : path-like
+        Project root.
+    seed : int
+        Corpus seed; song ``i`` of a split depends only on (seed, split, i).
+    splits : tuple of str
+        Splits to generate.
+    n_songs : dict of str to int, optional
+        Songs per split; defaults to ``DEFAULT_N_SONGS`` (40 / 8 / 8).
+    duration_s : float
+        Length of each song in seconds.
+    progress : bool
+        Show a tqdm progress bar over the songs.
+
+    Returns
+    -------
+    pathlib.Path
+        The dataset folder ``root/datasets/demo``.
+    """
+    n_songs = DEFAULT_N_SONGS if n_songs is None else n_songs
+    missing = [split for split in splits if split not in n_songs]
+    if missing:
+        raise ValueError(f"no song count for split(s) {missing}; n_songs has {list(n_songs)}")
+    base = dataset_dir(root)
+    folders = {kind: make_folder(base / kind) for kind in ("audio", "labels", "filelists")}
+
+    todo = [
+        (split, index)
+        for split in splits
+        for index in range(n_songs[split])
+        if not (
+            (folders["audio"] / f"{song_name(split, index)}.ogg").exists()
+            and (folders["labels"] / f"{song_name(split, index)}.lab").exists()
+        )
+    ]
+    for split, index in tqdm(todo, desc="demo corpus", unit="song", disable=not progress):
+        name = song_name(split, index)
+        samples, segments = generate_song(song_seed(seed, split, index), duration_s, SR)
+        serial = zlib.crc32(f"{seed}/{name}".encode())
+        _write_atomic(folders["audio"] / f"{name}.ogg", encode_ogg(samples, SR, serial))
+        _write_atomic(folders["labels"] / f"{name}.lab", format_labels(segments).encode())
+
+    for split in splits:
+        names = "".join(f"{song_name(split, i)}.ogg\n" for i in range(n_songs[split]))
+        _write_atomic(folders["filelists"] / split, names.encode())
+    return base
+
+
+def _split_complete(base: Path, split: str) -> bool:
+    """Whether a split's file list exists and all its songs have audio and labels."""
+    filelist = base / "filelists" / split
+    if not filelist.exists():
+        return False
+    names = filelist.read_text().split()
+    return all(
+        (base / "audio" / name).exists() and (base / "labels" / f"{Path(name).stem}.lab").exists()
+        for name in names
+    )
+
+
+def ensure_demo_corpus(
+    root: str | os.PathLike, splits: tuple[str, ...] = ("test",), seed: int = 0
+) -> Path:
+    """Make sure the demo splits exist under ``root``; generate only what is missing.
+
+    Returns quietly when every split is complete, so a fresh clone can call it every run.
+
+    Returns
+    -------
+    pathlib.Path
+        The dataset folder ``root/datasets/demo``.
+    """
+    base = dataset_dir(root)
+    incomplete = tuple(split for split in splits if not _split_complete(base, split))
+    if incomplete:
+        logger.info("generating demo corpus split(s) %s under %s", ", ".join(incomplete), base)
+        write_corpus(root, seed, incomplete, DEFAULT_N_SONGS, DEFAULT_DURATION_S)
+    return base
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line entry point: ``python -m svdnet.democorpus ROOT [options]``."""
+    parser = argparse.ArgumentParser(
+        description="Write a synthetic singing-voice corpus to ROOT/datasets/demo "
+        "(Jamendo layout: audio/*.ogg, labels/*.lab, filelists/<split>)."
+    )
+    parser.add_argument("root", help="project root that receives datasets/demo")
+    parser.add_argument(
+        "--seed", type=random_seed, default=0, help="corpus seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=SPLITS,
+        default=list(SPLITS),
+        help="splits to generate (default: %(default)s)",
+    )
+    for split in SPLITS:
+        parser.add_argument(
+            f"--n-{split}",
+            type=positive_int,
+            default=DEFAULT_N_SONGS[split],
+            help=f"songs in the {split} split (default: %(default)s)",
+        )
+    parser.add_argument(
+        "--duration-s",
+        type=_duration_s,
+        default=DEFAULT_DURATION_S,
+        help="length of each song in seconds (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    n_songs = {split: getattr(args, f"n_{split}") for split in SPLITS}
+    base = run_cli(write_corpus, args.root, args.seed, tuple(args.splits), n_songs, args.duration_s)
+    logger.info("demo corpus ready in %s", base)
+
+
+def _duration_s(text: str) -> float:
+    """argparse ``type`` of ``--duration-s``: the 1 ms that :func:`generate_song` needs."""
+    value = positive_float(text)
+    if round(value * 1000) < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0.001 (1 ms), got {text!r}")
+    return value
+
+
+logger = logging.getLogger("svdnet.democorpus")
