@@ -52,6 +52,8 @@ MEDIAN_FRAMES = 56
 # take 64 MB, and the demo corpus's 168,000 all fit.
 BASELINE_FRAMES = 200_000
 METRICS = ("accuracy", "precision", "recall", "specificity", "f1")
+# Reported besides test where the dataset has them: the demo corpus's held-out split.
+REPORTED_SPLITS = ("test", "heldout")
 
 
 def build_parser():
@@ -67,6 +69,14 @@ def build_parser():
         action="store_true",
         help="skip the logistic-regression baseline (default: fitted on the train split, "
         "skipped with a note where there is none)",
+    )
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        metavar="SPLIT",
+        default=list(REPORTED_SPLITS),
+        help="splits to report, each with the threshold tuned on valid; one that the dataset "
+        "lacks is skipped with a note, except test (default: %(default)s)",
     )
     add_device_option(p)
     add_json_option(p)
@@ -272,7 +282,11 @@ def fit_baseline(songs):
 
 
 def evaluate(args):
-    """Results of the classifier and the baseline, as the JSON line holds them."""
+    """Results of the classifier and the baseline, as the JSON line holds them.
+
+    The test split's metrics are the top level; every other reported split is a key of
+    its own holding the same fields.
+    """
     device = pick_device(args.device)
     model = load_classifier(args.classifier, device)
     mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
@@ -289,27 +303,46 @@ def evaluate(args):
         else:
             logger.warning("note: %s has no train split: the baseline is skipped", folder)
     silence = silence_frame(mean, std)
+    reported = [split for split in dict.fromkeys(["test", *args.splits]) if split != "valid"]
+    for split in reported[1:]:
+        if not (folder / "filelists" / split).is_file():
+            logger.warning("note: %s has no %s split: it is not reported", folder, split)
+    reported = reported[:1] + [s for s in reported[1:] if (folder / "filelists" / s).is_file()]
     predictions = {
         split: split_predictions(model, songs(split), silence, device, baseline)
-        for split in ("valid", "test")
+        for split in ("valid", *reported)
     }
-    results = {}
-    for key in ("svdnet", "baseline") if baseline is not None else ("svdnet",):
-        threshold = best_threshold(predictions["valid"][key], predictions["valid"]["targets"])
-        test = predictions["test"]
-        results[key] = binary_metrics(test[key], test["targets"], threshold) | {
-            "threshold": threshold
-        }
-    return results["svdnet"] | ({"baseline": results["baseline"]} if baseline else {})
+    keys = ("svdnet", "baseline") if baseline is not None else ("svdnet",)
+    thresholds = {
+        key: best_threshold(predictions["valid"][key], predictions["valid"]["targets"])
+        for key in keys
+    }
+    per_split = {split: _split_results(predictions[split], thresholds, keys) for split in reported}
+    return per_split["test"] | {split: per_split[split] for split in reported[1:]}
+
+
+def _split_results(predictions, thresholds, keys):
+    """Metrics of one split for SVDNet (top level) and the baseline (``"baseline"`` key)."""
+    results = {
+        key: binary_metrics(predictions[key], predictions["targets"], thresholds[key])
+        | {"threshold": thresholds[key]}
+        for key in keys
+    }
+    return results["svdnet"] | ({"baseline": results["baseline"]} if "baseline" in keys else {})
 
 
 def format_table(results):
-    """The results as a small text table: one row per metric (a baseline column if any)."""
-    baseline = results.get("baseline")
-    lines = [f"{'':12s} {'SVDNet':>8s}" + (f" {'baseline':>9s}" if baseline else "")]
+    """The results as a small text table: one row per metric, a column per split and model."""
+    others = {key: value for key, value in results.items() if key != "baseline"}
+    splits = {"test": results} | {k: v for k, v in others.items() if isinstance(v, dict)}
+    columns = []
+    for split, values in splits.items():
+        columns.append((f"{split}", values))
+        if "baseline" in values:
+            columns.append((f"{split} base", values["baseline"]))
+    lines = [f"{'':12s}" + "".join(f" {name:>13s}" for name, _ in columns)]
     for key in (*METRICS, "threshold"):
-        row = f"{key:12s} {results[key]:8.4f}"
-        lines.append(row + (f" {baseline[key]:9.4f}" if baseline else ""))
+        lines.append(f"{key:12s}" + "".join(f" {values[key]:13.4f}" for _, values in columns))
     return "\n".join(lines)
 
 

@@ -101,6 +101,31 @@ def test_json_line_holds_metrics_threshold_and_baseline(tiny_dataset, classifier
     assert results["baseline"]["accuracy"] > 0.9
 
 
+def test_a_heldout_split_is_reported_with_the_valid_threshold(
+    tmp_path, make_tiny_dataset, classifier_files, capsys
+):
+    # The held-out split is a copy of test: the same frames give the same metrics.
+    folder = make_tiny_dataset(tmp_path, splits={"train": 2, "valid": 2, "test": 2})
+    (folder / "filelists" / "heldout").write_text((folder / "filelists" / "test").read_text())
+    argv = [str(classifier_files), "--dataset", "tiny", "--dataset-path", str(tmp_path)]
+    evaluate.main([*argv, "--device", "cpu", "--json"])
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    heldout = results.pop("heldout")
+    assert heldout.pop("baseline") == pytest.approx(results.pop("baseline"))
+    assert heldout == pytest.approx(results)
+    evaluate.main([*argv, "--device", "cpu", "--splits", "test", "--json"])
+    assert "heldout" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_a_missing_heldout_split_is_a_note(tiny_dataset, classifier_files, capsys, caplog):
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+    evaluate.main([*argv, "--device", "cpu", "--no-baseline"])
+    table = capsys.readouterr().out
+    assert "heldout" not in table and "accuracy" in table
+    assert "no heldout split" in caplog.text
+
+
 def test_a_missing_meanstd_exits_2_with_one_line(tiny_dataset, classifier_files, capsys):
     (classifier_files.parent / "tiny_meanstd.npz").unlink()
     dataset_path, name = tiny_dataset
