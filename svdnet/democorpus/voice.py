@@ -1,4 +1,11 @@
-"""The demo corpus's singing voice: glottal source, moving formants, consonants, breaths."""
+"""The demo corpus's singing voices.
+
+The first generation (``_draw_singer``, ``_sing_section``) is one source-filter voice. The
+second generation (``VOICE_FAMILIES``, ``draw_voice``, ``render_vocal_phrase``,
+``render_breath``) draws voices of several synthesis families from wide random ranges; its
+parts live in ``singers`` (the drawn settings), ``phonetics`` (lyrics), ``glottal``
+(sources), ``tract`` (filters), ``hnm`` (harmonic-plus-noise) and ``vocals`` (rendering).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,18 @@ from scipy import signal
 from svdnet.democorpus.arrangement import Note
 from svdnet.democorpus.dsp import TABLE_SIZE, _add_at, _bandpass_sos, _db, _lookup, _rms, _samples
 from svdnet.democorpus.melody import _articulation, _note_gains, _pitch_contour
+from svdnet.democorpus.singers import VOICE_FAMILIES, Voice, draw_voice
+from svdnet.democorpus.tract import _formant_filter
+from svdnet.democorpus.vocals import render_breath, render_vocal_phrase
+
+__all__ = [
+    "VOICE_FAMILIES",
+    "VOWEL_FORMANTS_HZ",
+    "Voice",
+    "draw_voice",
+    "render_breath",
+    "render_vocal_phrase",
+]
 
 VOWEL_FORMANTS_HZ = {
     "a": (730.0, 1090.0, 2440.0),
@@ -160,26 +179,6 @@ def _formant_tracks_hz(
     if singer.singers_formant_hz is not None:
         tracks.append(np.full(len(times_ms), singer.singers_formant_hz))
     return np.stack(tracks, axis=1)
-
-
-def _formant_filter(
-    source: np.ndarray, freqs_hz: np.ndarray, bandwidths_hz: np.ndarray, block: int, sr: int
-) -> np.ndarray:
-    """Cascade of unity-DC-gain resonators whose frequencies change every ``block`` samples.
-
-    ``freqs_hz`` has one row per block; the filter state carries over between blocks.
-    """
-    radius = np.exp(-np.pi * np.asarray(bandwidths_hz) / sr)
-    a1 = -2 * radius * np.cos(2 * np.pi * freqs_hz / sr)
-    a2 = np.broadcast_to(radius**2, a1.shape)
-    sos = np.zeros(a1.shape + (6,))
-    sos[..., 0], sos[..., 3], sos[..., 4], sos[..., 5] = 1 + a1 + a2, 1.0, a1, a2
-    state = np.zeros((a1.shape[1], 2))
-    out = np.empty_like(source)
-    for i in range(len(sos)):
-        part = slice(i * block, (i + 1) * block)
-        out[part], state = signal.sosfilt(sos[i], source[part], zi=state)
-    return out
 
 
 def _consonants(rng: np.random.Generator, syllables: list[Syllable], n: int, sr: int) -> np.ndarray:
