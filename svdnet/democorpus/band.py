@@ -1,0 +1,690 @@
+"""The demo corpus's recorded-instrument band and expressive leads, from GM soundfonts.
+
+Everything is drawn at random over a wide range (domain randomisation): style, programs,
+patterns, groove, swing, velocities, timing, dynamics. Leads play melodies in the voice's
+range with vibrato, scoops, bends and glides, so that pitch motion alone never means
+singing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from svdnet.democorpus.arrangement import Key, Note, _chord_schedule, _voicing
+from svdnet.democorpus.dsp import _rms, _samples
+from svdnet.democorpus.soundfont import DRUM_KITS, FORBIDDEN_PROGRAMS, Part, render_parts
+
+Hit = tuple[float, float, int, int]  # (onset_beats, length_beats, midi, velocity)
+
+Chord = tuple[float, float, list[int]]  # (onset_beats, length_beats, pitch classes)
+
+
+def _family(low: int, high: int) -> tuple[int, ...]:
+    return tuple(p for p in range(low, high + 1) if p not in FORBIDDEN_PROGRAMS)
+
+
+PIANOS, CHROMATIC, ORGANS, GUITARS = _family(0, 7), _family(8, 15), _family(16, 23), _family(24, 31)
+BASSES, STRINGS, BRASS, REEDS = _family(32, 39), _family(40, 51), _family(56, 63), _family(64, 71)
+PIPES, SYNTH_LEADS, PADS, ETHNIC = (
+    _family(72, 79),
+    _family(80, 87),
+    _family(88, 95),
+    _family(104, 111),
+)
+
+
+BAND_PROGRAMS = (
+    PIANOS + CHROMATIC + ORGANS + GUITARS + BASSES + STRINGS + BRASS + REEDS + PIPES
+    + SYNTH_LEADS + PADS + ETHNIC
+)  # fmt: skip
+
+
+LEAD_PROGRAMS = (
+    21, 22, 24, 25, 26, 27, 28, 29, 30, 40, 41, 42, 56, 57, 59, 60, 64, 65, 66, 67, 68, 69,
+    71, 72, 73, 74, 75, 77, 78, 79, 80, 81, 82, 83, 84, 86, 87, 104, 110, 111,
+)  # fmt: skip
+
+
+BEND_RANGE = 12  # semitones, set by RPN 0 for the leads
+
+
+CONTROL_S = 0.005  # pitch-bend update interval of the leads
+
+
+# Roles of the band. One stereo render costs about as much as the rest of a song, so the
+# band is rendered once, its roles split between the left and the right channel: two stems.
+ROLES = ("drums", "bass", "keys", "guitar", "strings", "arp")
+
+
+# Per style: drum grooves (empty: no drums), P(swing), and per role
+# (probability, program pool, pattern pool). "solo" styles play the bass line on the
+# same instrument as the chords (a pianist's left hand, a guitarist's thumb).
+STYLES = {
+    "solo_piano": ((), 0.2, {
+        "bass": (1.0, PIANOS[:6], ("roots", "root_fifth", "held", "eighths")),
+        "keys": (1.0, PIANOS[:6], ("arpeggio", "beats", "halves", "held")),
+    }),
+    "solo_guitar": ((), 0.2, {
+        "bass": (1.0, (24, 25, 26, 27), ("roots", "root_fifth")),
+        "guitar": (1.0, (24, 25, 26, 27), ("strum", "arpeggio")),
+    }),
+    "ballad": (("ballad", "halftime"), 0.2, {
+        "drums": (0.5, (), ()),
+        "bass": (0.7, (32, 33, 35), ("held", "roots")),
+        "keys": (1.0, PIANOS[:6], ("arpeggio", "halves", "held")),
+        "strings": (0.7, STRINGS + PADS, ("held",)),
+    }),
+    "rock": (("rock", "halftime", "eighths"), 0.1, {
+        "drums": (1.0, (), ()),
+        "bass": (1.0, (33, 34, 35), ("eighths", "roots", "root_fifth")),
+        "guitar": (1.0, (25, 26, 27, 29, 30), ("power", "strum")),
+        "keys": (0.5, (0, 1, 16, 17, 18, 19), ("held", "beats")),
+    }),
+    "pop": (("pop16", "four_floor", "rock"), 0.2, {
+        "drums": (1.0, (), ()),
+        "bass": (1.0, (33, 34, 36, 38, 39), ("syncopated", "eighths", "roots")),
+        "keys": (0.8, PIANOS + CHROMATIC, ("beats", "offbeats", "arpeggio")),
+        "strings": (0.6, PADS + STRINGS, ("held",)),
+        "arp": (0.5, CHROMATIC + SYNTH_LEADS + (46,), ("arpeggio",)),
+        "guitar": (0.5, (24, 25, 27, 28), ("strum", "offbeats")),
+    }),
+    "jazz": (("jazz",), 1.0, {
+        "drums": (0.9, (), ()),
+        "bass": (1.0, (32, 33, 35), ("walking",)),
+        "keys": (0.8, (0, 1, 4, 11), ("comp",)),
+        "guitar": (0.5, (26, 24), ("comp",)),
+        "strings": (0.4, REEDS + BRASS, ("held", "stabs")),
+    }),
+    "organ_trio": (("shuffle", "jazz", "rock"), 0.6, {
+        "drums": (1.0, (), ()),
+        "bass": (1.0, (32, 33), ("walking", "roots")),
+        "keys": (1.0, ORGANS[:4], ("held", "comp", "beats")),
+    }),
+    "folk": (("shuffle", "percussion", "ballad"), 0.3, {
+        "drums": (0.4, (), ()),
+        "bass": (0.6, (32, 33), ("root_fifth", "roots")),
+        "guitar": (1.0, (24, 25), ("strum", "arpeggio")),
+        "strings": (0.5, (21, 22, 23, 40, 42, 48, 110), ("held",)),
+        "arp": (0.3, (46, 105, 106, 107), ("arpeggio",)),
+    }),
+    "orchestral": (("ballad",), 0.0, {
+        "drums": (0.2, (), ()),
+        "bass": (1.0, (42, 43, 45, 58), ("held", "roots")),
+        "strings": (1.0, (40, 42, 44, 45, 48, 49, 50, 51), ("held", "arpeggio", "beats")),
+        "keys": (0.6, BRASS + REEDS + PIPES, ("held", "stabs")),
+        "arp": (0.5, (8, 9, 10, 11, 12, 13, 14, 46), ("arpeggio",)),
+    }),
+    "electronic": (("four_floor", "pop16"), 0.1, {
+        "drums": (1.0, (), ()),
+        "bass": (1.0, (38, 39, 81, 87), ("syncopated", "eighths", "pulse")),
+        "strings": (0.9, PADS, ("held",)),
+        "arp": (0.8, SYNTH_LEADS + CHROMATIC, ("arpeggio",)),
+        "keys": (0.4, (4, 5, 16, 90), ("offbeats", "stabs")),
+    }),
+    "reggae": (("one_drop",), 0.5, {
+        "drums": (1.0, (), ()),
+        "bass": (1.0, (32, 33, 34), ("syncopated", "roots")),
+        "guitar": (1.0, (26, 27, 28), ("offbeats",)),
+        "keys": (0.7, (0, 4, 16, 17, 18), ("offbeats", "held")),
+    }),
+    "latin": (("bossa", "percussion"), 0.1, {
+        "drums": (1.0, (), ()),
+        "bass": (1.0, (32, 33), ("root_fifth", "syncopated")),
+        "guitar": (1.0, (24, 25), ("comp", "arpeggio", "strum")),
+        "keys": (0.4, (0, 4, 11, 12), ("comp",)),
+        "strings": (0.3, (56, 61, 65, 66, 73, 48), ("held", "stabs")),
+    }),
+    "world": (("percussion", "ballad"), 0.3, {
+        "drums": (0.6, (), ()),
+        "bass": (0.6, (32, 33, 43), ("held", "root_fifth")),
+        "arp": (1.0, ETHNIC + CHROMATIC, ("arpeggio", "strum")),
+        "strings": (0.7, (48, 49, 89, 104, 109, 21), ("held",)),
+    }),
+}  # fmt: skip
+
+
+SOLO_STYLES = ("solo_piano", "solo_guitar")
+
+
+# One bar of 16ths per GM drum note: x accent, o normal, g ghost, - rest. Hi-hats keep
+# time instead of ride cymbals: every ride hit rings for seconds in the synth and a
+# ride pattern alone would triple the cost of a render.
+DRUM_GROOVES = {
+    "rock": {36: "x-------x-o-----", 38: "----x-------x---", 42: "x-o-x-o-x-o-x-o-"},
+    "eighths": {36: "x---o---x---o---", 38: "----x-------x---", 42: "x-x-x-x-x-x-x-x-"},
+    "halftime": {36: "x-----o---------", 38: "--------x-------", 42: "x-o-x-o-x-o-x-o-"},
+    "pop16": {36: "x-----o-x-o-----", 38: "----x-------x---", 42: "xooxxooxxooxxoox"},
+    "four_floor": {36: "x---x---x---x---", 39: "----x-------x---", 42: "o---o---o---o---",
+                   46: "--x---x---x---x-"},
+    "shuffle": {36: "x-------x-------", 38: "----x-------x---", 42: "x-o-x-o-x-o-x-o-"},
+    "jazz": {42: "x---x-o-x---x-o-", 44: "----x-------x---", 36: "g-------g-------",
+             38: "------g-------g-"},
+    "ballad": {36: "x-------x-------", 37: "----x-------x---", 42: "x---x---x---x---"},
+    "one_drop": {36: "--------x-------", 37: "--------x-------", 42: "x-o-x-o-x-o-x-o-"},
+    "bossa": {36: "x--ox--ox--ox--o", 37: "x--o--o---o--o--", 42: "xoxoxoxoxoxoxoxo"},
+    "percussion": {62: "x-o---o-x-o---o-", 63: "---o-------o----", 64: "----x-------x-o-",
+                   70: "xoxoxoxoxoxoxoxo"},
+}  # fmt: skip
+
+
+HIT_LEVELS = {"x": 1.0, "o": 0.75, "g": 0.4}
+
+
+TOMS = (50, 48, 47, 45, 43, 41)
+
+
+@dataclass(frozen=True)
+class Groove:
+    """How beats become seconds: tempo, swing ratio and timing spread."""
+
+    beat_s: float
+    swing: float  # position of the off-beat eighth within the beat; 0.5 is straight
+    jitter_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class LeadStyle:
+    """Expressive gestures of one lead phrase; cents are peak deviations."""
+
+    vibrato_hz: float
+    vibrato_cents: float  # 0: no vibrato
+    vibrato_delay_s: float
+    scoop_prob: float
+    scoop_cents: float
+    glide_s: float
+    fall_prob: float
+    drift_cents: float
+
+
+def _vel(level: float, rng: np.random.Generator) -> int:
+    return int(np.clip(round(level * rng.uniform(0.9, 1.05)), 1, 127))
+
+
+# --- band arrangement ------------------------------------------------------------------------
+
+
+def _with_seventh(key: Key, pcs: list[int]) -> list[int]:
+    """Add the diatonic seventh above a triad's root."""
+    degree = key.steps.index((pcs[0] - key.root_pc) % 12)
+    return pcs + [(key.root_pc + key.steps[(degree + 6) % 7]) % 12]
+
+
+def _bass_line(rng: np.random.Generator, chords: list[Chord], kind: str, low: int) -> list[Hit]:
+    """Bass notes under the chords: roots, fifths, pulses, walking lines or a riff."""
+    riff = rng.random(16) < 0.35
+    riff[0] = True
+    hits = []
+    for i, (onset, length, pcs) in enumerate(chords):
+        root = _voicing(pcs[:1], low)[0]
+        fifth = _voicing(pcs[2:3], root)[0]
+        nxt = _voicing(chords[(i + 1) % len(chords)][2][:1], low)[0]
+        if kind == "held":
+            hits.append((onset, length * 0.98, root, 90))
+        elif kind in ("roots", "pulse", "eighths"):
+            step = {"roots": 2.0, "pulse": 1.0, "eighths": 0.5}[kind]
+            hits += [(onset + b, step * 0.9, root, 100) for b in np.arange(0, length, step)]
+        elif kind == "root_fifth":
+            hits += [
+                (onset + b, 1.9, (root, fifth)[int(b / 2) % 2], 100)
+                for b in range(0, int(length), 2)
+            ]
+        elif kind == "walking":
+            hits += _walk(rng, root, nxt, onset, length)
+        else:  # a per-song riff on a 16th grid: root, octave or fifth
+            for s in np.nonzero(np.tile(riff, int(length / 4)))[0]:
+                midi = int(rng.choice([root, root, root + 12, fifth]))
+                hits.append((onset + s / 4, 0.45, midi, 100 if s % 4 == 0 else 80))
+    return hits
+
+
+def _walk(
+    rng: np.random.Generator, root: int, target: int, onset: float, length: float
+) -> list[Hit]:
+    """Quarter notes that leave the root and approach the next root by a semitone."""
+    n = int(length)
+    pitches = root + np.cumsum(np.concatenate([[0], rng.choice([-2, -1, 1, 2, 3, 4], n - 1)]))
+    pitches[-1] = target + rng.choice([-1, 1])
+    return [(onset + b, 0.95, int(p), 95) for b, p in enumerate(pitches)]
+
+
+def _chord_hits(
+    rng: np.random.Generator, chords: list[Chord], kind: str, low: int, key: Key, jazz: bool
+) -> list[Hit]:
+    """Chord notes of one accompaniment pattern, voiced in the octave above ``low``."""
+    eighth_rhythm = rng.random(8) < 0.45
+    eighth_rhythm[0] = True
+    direction = rng.choice(["up", "updown", "random"])
+    rate = float(rng.choice([0.5, 0.25]))
+    strum_beats = rng.uniform(0.02, 0.08)
+    hits = []
+    for onset, length, pcs in chords:
+        pcs = _with_seventh(key, pcs) if jazz else pcs
+        midis = _voicing(pcs, low)
+        if kind in ("strum", "power"):
+            midis = _guitar_voicing(pcs, low, power=kind == "power")
+        if kind == "held":
+            hits += [(onset, length * 0.98, m, 80) for m in midis + [midis[0] + 12]]
+        elif kind in ("beats", "halves", "offbeats"):
+            step, shift = {"beats": (1, 0), "halves": (2, 0), "offbeats": (1, 0.5)}[kind]
+            span = 0.4 if kind == "offbeats" else step * 0.9
+            hits += [
+                (onset + b + shift, span, m, 90) for b in np.arange(0, length, step) for m in midis
+            ]
+        elif kind == "arpeggio":
+            hits += _arpeggio(rng, midis, onset, length, rate, direction)
+        elif kind in ("strum", "power", "stabs", "comp"):
+            hits += _rhythm_chords(rng, midis, onset, length, kind, eighth_rhythm, strum_beats)
+    return hits
+
+
+def _guitar_voicing(pcs: list[int], low: int, power: bool) -> list[int]:
+    """Open-position-like spread: root, fifth, octave, third, fifth (power: no third)."""
+    root = _voicing(pcs[:1], low - 12)[0]
+    fifth = root + (pcs[2] - pcs[0]) % 12
+    third = root + 12 + (pcs[1] - pcs[0]) % 12
+    return [root, fifth, root + 12] if power else [root, fifth, root + 12, third, fifth + 12]
+
+
+def _arpeggio(
+    rng: np.random.Generator, midis: list[int], onset: float, length: float, rate: float, how: str
+) -> list[Hit]:
+    """Broken chord over two octaves at eighths or sixteenths."""
+    tones = midis + [m + 12 for m in midis]
+    if how == "updown":
+        tones = tones + tones[-2:0:-1]
+    n = int(length / rate)
+    order = rng.integers(len(tones), size=n) if how == "random" else np.arange(n) % len(tones)
+    return [
+        (onset + i * rate, rate * 1.8, tones[j], 85 if i % 2 else 95) for i, j in enumerate(order)
+    ]
+
+
+def _rhythm_chords(
+    rng: np.random.Generator,
+    midis: list[int],
+    onset: float,
+    length: float,
+    kind: str,
+    eighth_rhythm: np.ndarray,
+    strum_beats: float,
+) -> list[Hit]:
+    """Chords on a per-song eighth-note rhythm: strums (spread strings), stabs or comping."""
+    if kind == "comp":  # jazz comping changes its rhythm every chord
+        eighth_rhythm = rng.random(8) < 0.3
+    span = {"strum": 0.9, "power": 0.45, "stabs": 0.3, "comp": 0.6}[kind]
+    hits = []
+    for e in np.nonzero(np.tile(eighth_rhythm, int(length / 4)))[0]:
+        down = e % 2 == 0
+        order = midis if down or kind != "strum" else midis[::-1]
+        spread = strum_beats if kind == "strum" else 0.0
+        for j, m in enumerate(order):
+            hits.append((onset + e / 2 + j * spread, span, m, 100 if down else 80))
+    return hits
+
+
+def _drum_hits(rng: np.random.Generator, n_bars: int, groove: str) -> list[Hit]:
+    """A drum groove with ghost-note variation, fills before phrase ends, crashes after."""
+    grid = DRUM_GROOVES[groove]
+    phrase = int(rng.choice([4, 8]))
+    fill_prob, variation = rng.uniform(0.3, 1.0), rng.uniform(0.0, 0.08)
+    hits = []
+    for bar in range(n_bars):
+        fill = bar % phrase == phrase - 1 and rng.random() < fill_prob
+        n_steps = 16 - 4 * int(rng.integers(1, 3)) if fill else 16
+        for note, pattern in grid.items():
+            for s, c in enumerate(pattern[:n_steps]):
+                if c != "-" or rng.random() < variation:
+                    level = HIT_LEVELS.get(c, 0.4)
+                    hits.append((bar * 4 + s / 4, 0.25, note, int(110 * level)))
+        if fill:
+            hits += _fill(rng, bar * 4 + n_steps / 4, (16 - n_steps) // 2)
+        if bar % phrase == 0 and bar > 0:
+            hits.append((bar * 4, 1.0, int(rng.choice([49, 57])), 110))
+    return hits
+
+
+def _fill(rng: np.random.Generator, start: float, n: int) -> list[Hit]:
+    """Eighth or sixteenth notes down the toms (or the snare) to the next bar."""
+    step = 0.25 if rng.random() < 0.5 else 0.5
+    n_hits = int(n / 2 / step)
+    drums = np.array(TOMS) if rng.random() < 0.7 else np.full(len(TOMS), 38)
+    idx = np.minimum(np.arange(n_hits) * len(drums) // max(n_hits, 1), len(drums) - 1)
+    return [(start + i * step, step, int(drums[j]), 100) for i, j in enumerate(idx)]
+
+
+# --- from beats to parts -------------------------------------------------------------------
+
+
+def _seconds(beats: np.ndarray, groove: Groove) -> np.ndarray:
+    """Swung time in seconds: the off-beat eighth moves to ``groove.swing`` of the beat."""
+    whole, frac = np.divmod(beats, 1.0)
+    swung = np.where(
+        frac < 0.5, frac * 2 * groove.swing, groove.swing + (frac - 0.5) * 2 * (1 - groove.swing)
+    )
+    return (whole + swung) * groove.beat_s
+
+
+def _notes(
+    rng: np.random.Generator, hits: list[Hit], groove: Groove, level: float, active: np.ndarray
+) -> list[tuple[float, float, int, int]]:
+    """Humanised notes in seconds; bars where the part rests (``active`` False) dropped."""
+    if not hits:
+        return []
+    onset_b, length_b, midi, vel = (np.array(column) for column in zip(*hits, strict=True))
+    keep = active[np.minimum((onset_b // 4).astype(int), len(active) - 1)]
+    onset_s = _seconds(onset_b, groove) + rng.normal(0, groove.jitter_s, len(onset_b))
+    end_s = onset_s + np.maximum(length_b * groove.beat_s, 0.03)
+    keep &= (onset_s >= 0) & (onset_s < groove.duration_s) & (midi >= 0) & (midi <= 127)
+    vel = np.clip(np.round(vel * level / 100 * rng.uniform(0.85, 1.1, len(vel))), 1, 127)
+    end_s = np.minimum(end_s, groove.duration_s)
+    return [
+        (float(a), float(b), int(m), int(v))
+        for a, b, m, v, k in zip(onset_s, end_s, midi, vel, keep, strict=True)
+        if k
+    ]
+
+
+def _swells(rng: np.random.Generator, groove: Groove) -> list[tuple[float, int, int]]:
+    """Slow expression (CC 11) changes, one random level per bar, smoothed per eighth."""
+    n_bars = int(groove.duration_s / (4 * groove.beat_s)) + 2
+    levels = rng.uniform(70, 127, n_bars)
+    beats = np.arange(0, 4 * (n_bars - 1), 0.5)
+    values = np.interp(beats, np.arange(n_bars) * 4, levels)
+    return [(float(t), 11, int(v)) for t, v in zip(beats * groove.beat_s, values, strict=True)]
+
+
+def _pedal(chords: list[Chord], groove: Groove) -> list[tuple[float, int, int]]:
+    """Sustain pedal lifted at each chord change and pressed again just after."""
+    events = []
+    for onset, _, _ in chords:
+        t_s = onset * groove.beat_s
+        events += [(max(t_s - 0.03, 0.0), 64, 0), (t_s + 0.05, 64, 127)]
+    return events
+
+
+def _active_bars(rng: np.random.Generator, n_bars: int, role: str) -> np.ndarray:
+    """Per bar, whether a role plays: rests in blocks of 4 bars, a sparser intro."""
+    block = rng.random(n_bars // 4 + 1) >= rng.uniform(0.0, 0.3)
+    if role != "keys" and rng.random() < 0.5:
+        block[0] = False  # the intro leaves some instruments out
+    if not block.any():
+        block[rng.integers(len(block))] = True
+    return np.repeat(block, 4)[:n_bars]
+
+
+def _draw_program(rng: np.random.Generator, pool: tuple[int, ...]) -> int:
+    """A program from the role's pool, or now and then any band program."""
+    return int(rng.choice(BAND_PROGRAMS if rng.random() < 0.15 else pool))
+
+
+def _role_parts(
+    rng: np.random.Generator, style: str, key: Key, chords: list[Chord], groove: Groove
+) -> dict[str, list[Part]]:
+    """The parts each role of a drawn style plays, at least two roles."""
+    grooves, _, roles = STYLES[style]
+    chosen = [role for role, (p, _, _) in roles.items() if rng.random() < p]
+    for role in sorted(roles, key=lambda r: -roles[r][0]):
+        if len(chosen) < 2 and role not in chosen:
+            chosen.append(role)
+    n_bars = int(np.ceil(groove.duration_s / (4 * groove.beat_s)))
+    jazz = style in ("jazz", "organ_trio") or rng.random() < 0.1
+    solo_program = _draw_program(rng, roles["bass"][1]) if style in SOLO_STYLES else None
+    parts = {}
+    for role in ROLES:
+        if role not in chosen:
+            continue
+        active = _active_bars(rng, n_bars, role)
+        level = rng.uniform(70, 115)
+        if role == "drums":
+            hits = _drum_hits(rng, n_bars, str(rng.choice(grooves)))
+            part = Part(int(rng.choice(DRUM_KITS)), is_drum=True)
+        else:
+            _, pool, kinds = roles[role]
+            kind = str(rng.choice(kinds))
+            part = Part(solo_program if solo_program is not None else _draw_program(rng, pool))
+            hits = _pitched_hits(rng, role, kind, chords, key, jazz, solo_program is not None)
+            if kind == "held":
+                part.controls += _swells(rng, groove)
+            if part.program in PIANOS and kind != "held" and rng.random() < 0.5:
+                part.controls += _pedal(chords, groove)
+        part.notes = _notes(rng, hits, groove, level, active)
+        parts[role] = [part]
+    if "guitar" in parts and style in ("rock", "pop") and rng.random() < 0.6:
+        double = _pitched_hits(rng, "guitar", "power", chords, key, False, False)
+        second = Part(_draw_program(rng, (29, 30, 27, 26)))
+        second.notes = _notes(rng, double, groove, rng.uniform(60, 100), np.ones(n_bars, bool))
+        parts["guitar"].append(second)
+    return parts
+
+
+def _pitched_hits(
+    rng: np.random.Generator,
+    role: str,
+    kind: str,
+    chords: list[Chord],
+    key: Key,
+    jazz: bool,
+    solo: bool,
+) -> list[Hit]:
+    """The notes of one pitched role, in a register drawn around the role's usual one."""
+    if role == "bass":
+        low = int(rng.integers(36, 44)) if solo else int(rng.integers(26, 34))
+        return _bass_line(rng, chords, kind, low)
+    low = {"keys": 52, "guitar": 50, "strings": 55, "arp": 60}[role] + int(rng.integers(-5, 6))
+    return _chord_hits(rng, chords, kind, low, key, jazz)
+
+
+def render_band(
+    rng: np.random.Generator, key: Key, beat_ms: float, duration_ms: int, sr: int, soundfont: str
+) -> dict[str, np.ndarray]:
+    """Render the accompaniment of a whole song as named stems of sampled instruments.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of all random choices (style, programs, patterns, groove, dynamics).
+    key : Key
+        Key of the song; chords are its diatonic triads (sevenths in jazz styles).
+    beat_ms : float
+        Length of one beat in milliseconds.
+    duration_ms : int
+        Song length in milliseconds.
+    sr : int
+        Sampling rate in Hz.
+    soundfont : str
+        A key of ``soundfont.SOUNDFONTS``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Two stems, each named by the ``ROLES`` it holds joined with "+" (for example
+        "drums+bass" and "keys+strings"), float64 of ``samples(duration_ms)`` each, unit
+        RMS (or all zeros). They come from the two channels of one stereo render, so
+        stereo-sampled instruments bleed from one into the other, like microphones in one
+        room; their sum is always the whole band.
+    """
+    style = str(rng.choice(list(STYLES)))
+    swing = rng.uniform(0.58, 0.68) if rng.random() < STYLES[style][1] else 0.5
+    groove = Groove(beat_ms / 1000, swing, rng.uniform(0.002, 0.015), duration_ms / 1000)
+    chords = [
+        (onset_ms / beat_ms, length_ms / beat_ms, pcs)
+        for onset_ms, length_ms, pcs in _chord_schedule(rng, key, beat_ms, duration_ms)
+    ]
+    parts = _role_parts(rng, style, key, chords, groove)
+    sides = _stereo_sides([role for role in ROLES if role in parts])
+    for side, roles in enumerate(sides):
+        for part in (part for role in roles for part in parts[role]):
+            part.pan = 127 * side
+    everything = [part for roles in sides for role in roles for part in parts[role]]
+    stereo = render_parts(everything, _samples(duration_ms, sr), sr, soundfont)
+    return {"+".join(roles): _unit_rms(stereo[side]) for side, roles in enumerate(sides)}
+
+
+def _stereo_sides(roles: list[str]) -> tuple[list[str], list[str]]:
+    """Two groups of roles, one per stereo channel: the rhythm section against the rest."""
+    rhythm = [role for role in roles if role in ("drums", "bass")]
+    rest = [role for role in roles if role not in rhythm]
+    if not rhythm or not rest:
+        return roles[: len(roles) // 2], roles[len(roles) // 2 :]
+    return rhythm, rest
+
+
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    rms = _rms(x)
+    return x / rms if rms > 1e-9 else np.zeros_like(x)
+
+
+# --- expressive leads ----------------------------------------------------------------------
+
+
+def draw_lead_program(rng: np.random.Generator) -> int:
+    """Draw a GM program for an expressive non-vocal lead.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the choice.
+
+    Returns
+    -------
+    int
+        One of ``LEAD_PROGRAMS``.
+    """
+    return int(rng.choice(LEAD_PROGRAMS))
+
+
+def _draw_lead_style(rng: np.random.Generator, program: int) -> LeadStyle:
+    """Gestures of a phrase: vibrato 4-8 Hz of 10-120 cents (sometimes none), scoops, glides."""
+    bends = program in GUITARS or program == 104  # guitarists and sitarists bend strings
+    return LeadStyle(
+        vibrato_hz=rng.uniform(4.0, 8.0),
+        vibrato_cents=rng.uniform(10.0, 120.0) if rng.random() < 0.8 else 0.0,
+        vibrato_delay_s=rng.uniform(0.05, 0.5),
+        scoop_prob=rng.uniform(0.0, 0.8 if bends else 0.5),
+        scoop_cents=rng.uniform(30.0, 200.0 if bends else 120.0),
+        glide_s=rng.uniform(0.05, 0.3),
+        fall_prob=rng.uniform(0.0, 0.5),
+        drift_cents=rng.uniform(0.0, 15.0),
+    )
+
+
+def _lead_pitch(
+    rng: np.random.Generator, notes: list[Note], style: LeadStyle, t_s: np.ndarray
+) -> np.ndarray:
+    """Pitch in MIDI units on the control grid ``t_s``: notes, glides, scoops, vibrato."""
+    start_s = notes[0].onset_ms / 1000
+    onsets = np.array([n.onset_ms / 1000 - start_s for n in notes])
+    ends = np.array([n.end_ms / 1000 - start_s for n in notes])
+    index = np.clip(np.searchsorted(onsets, t_s, side="right") - 1, 0, len(notes) - 1)
+    pitch = np.array([n.midi for n in notes], dtype=float)[index]
+    for i, note in enumerate(notes):
+        into = t_s - onsets[i]
+        in_note = (index == i) & (into >= 0)
+        if i and note.legato:  # glide from the previous pitch
+            glide = np.clip(into / style.glide_s, 0.0, 1.0)
+            pitch[in_note] += ((notes[i - 1].midi - note.midi) * (1 - glide) * (1 - glide))[in_note]
+        elif rng.random() < style.scoop_prob:  # scoop or bend up into the note
+            scoop_s = rng.uniform(0.04, 0.25)
+            depth = style.scoop_cents / 100 * rng.uniform(0.5, 1.0)
+            pitch[in_note] -= (depth * np.clip(1 - into / scoop_s, 0.0, 1.0))[in_note]
+        pitch[in_note] += _vibrato(rng, style, into[in_note], ends[i] - onsets[i])
+    if rng.random() < style.fall_prob:
+        fall_s = rng.uniform(0.1, 0.3)
+        pitch -= (
+            rng.uniform(1.0, 5.0) * np.clip((t_s - (ends[-1] - fall_s)) / fall_s, 0.0, 1.0) ** 2
+        )
+    knots = np.arange(0.0, t_s[-1] + 0.5, 0.25)
+    drift = rng.normal(0.0, style.drift_cents / 100, len(knots))
+    return pitch + np.interp(t_s, knots, drift)
+
+
+def _vibrato(
+    rng: np.random.Generator, style: LeadStyle, into_s: np.ndarray, length_s: float
+) -> np.ndarray | float:
+    """Sinusoidal vibrato that fades in after the delay on notes long enough to hold it."""
+    if style.vibrato_cents == 0.0 or length_s < style.vibrato_delay_s + 0.15:
+        return 0.0
+    ramp = np.clip((into_s - style.vibrato_delay_s) / rng.uniform(0.1, 0.3), 0.0, 1.0)
+    phase = 2 * np.pi * style.vibrato_hz * np.maximum(into_s - style.vibrato_delay_s, 0.0)
+    return style.vibrato_cents / 100 * ramp * np.sin(phase)
+
+
+def _lead_part(rng: np.random.Generator, notes: list[Note], program: int, style: LeadStyle) -> Part:
+    """The MIDI of a phrase: a note per articulated note, pitch bends for all pitch motion."""
+    start_s = notes[0].onset_ms / 1000
+    length_s = notes[-1].end_ms / 1000 - start_s
+    t_s = np.arange(0.0, length_s, CONTROL_S)
+    pitch = _lead_pitch(rng, notes, style, t_s)
+    part = Part(program, bend_range=BEND_RANGE)
+    anchors = np.zeros(len(t_s))
+    base = rng.uniform(60, 115)
+    anchor, note_on, vel = None, 0.0, 0
+    for note in notes:
+        onset = note.onset_ms / 1000 - start_s
+        target = int(round(note.midi))
+        if anchor is None or not note.legato or abs(target - anchor) > 5:
+            if anchor is not None:  # detached notes leave a short gap
+                gap = 0.0 if note.legato else rng.uniform(0.01, 0.06)
+                part.notes.append((note_on, max(onset - gap, note_on + 0.02), anchor, vel))
+            anchor, note_on, vel = target, onset, _vel(base, rng)
+        anchors[t_s >= onset] = anchor
+    end = max(length_s - rng.uniform(0.02, 0.08), note_on + 0.02)
+    part.notes.append((note_on, end, anchor, vel))
+    bend = np.clip(np.round((pitch - anchors) * 8192 / BEND_RANGE), -8192, 8191)
+    changed = np.concatenate([[True], np.diff(bend) != 0])
+    part.bends = [
+        (float(t), float(b) * BEND_RANGE / 8192)
+        for t, b in zip(t_s[changed], bend[changed], strict=True)
+    ]
+    part.controls = _lead_expression(rng, notes, t_s)
+    return part
+
+
+def _lead_expression(
+    rng: np.random.Generator, notes: list[Note], t_s: np.ndarray
+) -> list[tuple[float, int, int]]:
+    """Expression (CC 11): a swell or fade on every note over a phrase-wide arc."""
+    start_ms = notes[0].onset_ms
+    knots = [(n.onset_ms - start_ms) / 1000 for n in notes] + [t_s[-1] + CONTROL_S]
+    mids = [(a + b) / 2 for a, b in zip(knots[:-1], knots[1:], strict=True)]
+    times = np.sort(np.concatenate([knots, mids]))
+    values = rng.uniform(60, 127, len(times))
+    grid = t_s[::4]  # 20 ms
+    level = np.interp(grid, times, values)
+    changed = np.concatenate([[True], np.diff(level.astype(int)) != 0])
+    return [(float(t), 11, int(v)) for t, v in zip(grid[changed], level[changed], strict=True)]
+
+
+def render_lead(
+    rng: np.random.Generator, notes: list[Note], sr: int, soundfont: str, program: int
+) -> np.ndarray:
+    """Render one melodic phrase on a sampled, expressive, non-vocal lead instrument.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the gestures (vibrato, scoops, glides, falls, expression, velocities).
+    notes : list of Note
+        The phrase, ordered in time; legato notes glide from the previous one.
+    sr : int
+        Sampling rate in Hz.
+    soundfont : str
+        A key of ``soundfont.SOUNDFONTS``.
+    program : int
+        GM program, usually from ``draw_lead_program``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64, ``samples(notes[-1].end_ms - notes[0].onset_ms)`` samples from the first
+        onset on, unit RMS (all zeros if the instrument stays silent).
+    """
+    part = _lead_part(rng, notes, program, _draw_lead_style(rng, program))
+    n = _samples(notes[-1].end_ms - notes[0].onset_ms, sr)
+    mono = render_parts([part], n, sr, soundfont).mean(axis=0)
+    fade = min(n, int(0.005 * sr))
+    mono[n - fade :] *= np.linspace(1.0, 0.0, fade)
+    return _unit_rms(mono)
