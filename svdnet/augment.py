@@ -6,7 +6,9 @@ linear spectrograms, long enough for the strongest time stretch
 shift with a spline of order 2, cut to 115 frames and the 372 bins below 8 kHz; mel
 filterbank and log; random frequency filters (a smooth gain curve over the mel bands);
 standardisation. :func:`augmented_batch` chains them. Every random draw comes from the
-numpy ``Generator`` passed in, so a batch is a function of that generator's state.
+numpy ``Generator`` passed in, so a batch is a function of that generator's state; a
+``part`` of a batch is made from the draws of the whole batch, so the parts that the
+processes of a distributed run make are exactly the rows of that batch.
 """
 
 import numpy as np
@@ -45,7 +47,7 @@ def excerpt_starts(lengths, n_frames, step=1):
     return np.concatenate(pairs).astype(np.int64)
 
 
-def random_excerpts(songs, starts, batchsize, n_frames, rng):
+def random_excerpts(songs, starts, batchsize, n_frames, rng, part=slice(None)):
     """Draw a batch of excerpts, uniformly over all excerpt positions of all songs.
 
     Parameters
@@ -55,6 +57,8 @@ def random_excerpts(songs, starts, batchsize, n_frames, rng):
         :func:`excerpt_starts` of the songs with the same ``n_frames``.
     batchsize, n_frames : int
     rng : np.random.Generator
+    part : slice
+        The rows of the batch to return (all by default); ``batchsize`` are drawn.
 
     Returns
     -------
@@ -62,7 +66,7 @@ def random_excerpts(songs, starts, batchsize, n_frames, rng):
     targets : np.ndarray, float32, shape (batchsize,)
         The label of each excerpt's central frame.
     """
-    picks = starts[rng.integers(len(starts), size=batchsize)]
+    picks = starts[rng.integers(len(starts), size=batchsize)][part]
     spects = np.stack([songs[i].spect[t : t + n_frames] for i, t in picks])
     targets = np.array([songs[i].targets[t + n_frames // 2] for i, t in picks], np.float32)
     return spects, targets
@@ -102,11 +106,16 @@ def stretch_shift(spects, stretches, shifts, keep_frames=EXCERPT_FRAMES, keep_bi
     return out
 
 
+def random_factors(n, rng, max_stretch=MAX_STRETCH, max_shift=MAX_SHIFT):
+    """``n`` time stretch and ``n`` pitch shift factors, uniform in ``1 ± max_*``."""
+    stretches = 1 + rng.uniform(-max_stretch, max_stretch, size=n)
+    shifts = 1 + rng.uniform(-max_shift, max_shift, size=n)
+    return stretches, shifts
+
+
 def random_stretch_shift(spects, rng, max_stretch=MAX_STRETCH, max_shift=MAX_SHIFT):
     """:func:`stretch_shift` with factors drawn uniformly from ``1 ± max_*``."""
-    stretches = 1 + rng.uniform(-max_stretch, max_stretch, size=len(spects))
-    shifts = 1 + rng.uniform(-max_shift, max_shift, size=len(spects))
-    return stretch_shift(spects, stretches, shifts)
+    return stretch_shift(spects, *random_factors(len(spects), rng, max_stretch, max_shift))
 
 
 def centre_crop(spects, keep_frames=EXCERPT_FRAMES):
@@ -156,7 +165,9 @@ def apply_gains(log_mels, gains_db):
     return log_mels + db_to_log(gains_db)[:, None, :].astype(np.float32)
 
 
-def augmented_batch(songs, starts, batchsize, rng, filterbank, mean, std, augment=True):
+def augmented_batch(
+    songs, starts, batchsize, rng, filterbank, mean, std, augment=True, part=slice(None)
+):
     """One training batch: excerpts, (augmentation), log-mel, standardisation.
 
     Parameters
@@ -171,16 +182,21 @@ def augmented_batch(songs, starts, batchsize, rng, filterbank, mean, std, augmen
     mean, std : np.ndarray, shape (n_mels,)
     augment : bool
         Without augmentation, plain 115-frame excerpts go through the front end.
+    part : slice
+        The rows of the batch to make (all by default). Every random number is drawn
+        for the whole batch, so a part is exactly those rows of the whole batch.
 
     Returns
     -------
     inputs : np.ndarray, float32, shape (batchsize, 115, n_mels)
     targets : np.ndarray, float32, shape (batchsize,)
+        Both with only the rows of ``part``.
     """
     n_frames = WIDE_FRAMES if augment else EXCERPT_FRAMES
-    spects, targets = random_excerpts(songs, starts, batchsize, n_frames, rng)
+    spects, targets = random_excerpts(songs, starts, batchsize, n_frames, rng, part)
     if not augment:
         return standardise(mel_log(spects, filterbank), mean, std), targets
-    mels = mel_log(random_stretch_shift(spects, rng), filterbank)
-    mels = apply_gains(mels, random_gain_curves_db(len(mels), mels.shape[2], rng))
-    return standardise(mels, mean, std), targets
+    stretches, shifts = random_factors(batchsize, rng)
+    mels = mel_log(stretch_shift(spects, stretches[part], shifts[part]), filterbank)
+    gains_db = random_gain_curves_db(batchsize, mels.shape[2], rng)[part]
+    return standardise(apply_gains(mels, gains_db), mean, std), targets
