@@ -5,23 +5,28 @@ rate 0.01 times 0.85 after every epoch, epochs of 2000 mini-batches of 32 random
 excerpts, dropout, orthogonal initialisation, and the train-time augmentation of
 :mod:`svdnet.augment`, prepared by background workers while the network trains.
 
+Under ``torchrun`` each process trains on its part of every global batch, the same
+excerpts and augmentation as one process would draw, and DDP averages the gradients
+(:mod:`svdnet.distributed`).
+
 Example
 -------
     python -m svdnet.train demo_augment.npz --dataset demo --cache-spectra cache
+    torchrun --standalone --nproc_per_node=4 -m svdnet.train demo_augment.npz --dataset demo
 """
 
 import argparse
 import logging
-import multiprocessing
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm import tqdm
 
+from svdnet import distributed
 from svdnet.audio import (
     EXCERPT_FRAMES,
     N_BINS,
@@ -47,6 +52,7 @@ from svdnet.device import on_device, pick_device
 from svdnet.files import check_output_file
 from svdnet.model import SVDNet
 from svdnet.training import (
+    batch_loader,
     checkpoint_path,
     excerpt_batches,
     finite_step,
@@ -116,6 +122,13 @@ def build_parser():
         help="validation excerpts, evenly spread over the valid split, for the error "
         "logged after each epoch (default: 1000)",
     )
+    p.add_argument(
+        "--no-dropout",
+        dest="dropout",
+        action="store_false",
+        help="switch dropout off, for tests that compare runs and for ablations "
+        "(default: dropout 0.5 before each dense layer)",
+    )
     return p
 
 
@@ -155,12 +168,18 @@ class EpochBatches(torch.utils.data.Dataset):
     """Batch ``i`` of epoch ``epoch``, drawn with a generator seeded by (seed, epoch, i).
 
     Seeding per batch makes the batches independent of the number of workers and lets a
-    resumed run draw exactly the batches an uninterrupted one would.
+    resumed run draw exactly the batches an uninterrupted one would. With ``part``,
+    only those rows of each batch are made (a distributed process's share), with the
+    same excerpts and augmentation as in the whole batch.
     """
 
-    def __init__(self, songs, epochsize, batchsize, seed, filterbank, mean, std, augment):
+    def __init__(
+        self, songs, epochsize, batchsize, seed, filterbank, mean, std, augment,
+        part=slice(None),
+    ):  # fmt: skip
         self.songs, self.epochsize, self.batchsize, self.seed = songs, epochsize, batchsize, seed
         self.filterbank, self.mean, self.std, self.augment = filterbank, mean, std, augment
+        self.part = part
         n_frames = WIDE_FRAMES if augment else EXCERPT_FRAMES
         self.starts = excerpt_starts([len(s.spect) for s in songs], n_frames)
         self.epoch = 0
@@ -172,7 +191,7 @@ class EpochBatches(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, batch_idx])
         inputs, targets = augmented_batch(
             self.songs, self.starts, self.batchsize, rng, self.filterbank, self.mean,
-            self.std, self.augment,
+            self.std, self.augment, self.part,
         )  # fmt: skip
         return torch.from_numpy(inputs)[:, None], torch.from_numpy(targets)
 
@@ -182,31 +201,31 @@ def default_workers(device):
 
     Beside a GPU, augmentation is what limits the pace (a batch of 32 takes one core about
     80 ms), so every CPU but the trainer's prepares batches; beside CPU training the
-    workers take cores from the network, and a few suffice.
+    workers take cores from the network, and a few suffice. The processes of a
+    distributed run on one machine share its CPUs.
     """
-    cpus = os.cpu_count() or 1
+    cpus = max(1, (os.cpu_count() or 1) // distributed.local_world_size())
     return max(1, cpus - 1) if device.type == "cuda" else min(4, cpus)
 
 
-def batch_loader(batches, workers, device):
-    """Iterate over an :class:`EpochBatches` in order, prepared by ``workers`` processes.
+class Logits(nn.Module):
+    """SVDNet's logits as ``forward``, for DDP to wrap: DDP averages the gradients of
+    what runs through ``forward``, and SVDNet's own gives P(singing), not the logits."""
 
-    numpy's BLAS runs single-threaded meanwhile: its idle threads spin for a while after
-    each small matrix product of the front end and slowed the training step beside
-    them by a sixth on two cores.
-    """
-    # Forked workers share the spectrograms with the trainer instead of copying them.
-    fork = workers > 0 and "fork" in multiprocessing.get_all_start_methods()
-    loader = torch.utils.data.DataLoader(
-        batches,
-        batch_size=None,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        multiprocessing_context="fork" if fork else None,
-        generator=torch.Generator(),  # leaves the global RNG (dropout) untouched
-    )
-    with threadpool_limits(1, user_api="blas"):
-        yield from loader
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.logits(x)
+
+
+def trainee(model, device):
+    """What :func:`training_step` trains: ``model``, or under torchrun an object whose
+    ``logits`` runs the model through DDP."""
+    if not distributed.is_distributed():
+        return model
+    return SimpleNamespace(logits=distributed.wrap(Logits(model), device))
 
 
 def training_step(model, optimizer, inputs, targets, bf16=False):
@@ -248,9 +267,20 @@ def classification_error(model, inputs, targets, device, batchsize=128):
 
 
 def train(args):
-    """Train as ``args`` say; returns the trained model (also written to ``args.out``)."""
-    device = pick_device(args.device)
+    """Train as ``args`` say; returns the trained model (also written to ``args.out``).
+
+    Under torchrun, each process trains on its part of every batch and rank 0 writes.
+    """
+    distributed.check_batch_split(args.batchsize)
+    device = distributed.rank_device(pick_device(args.device))
+    with distributed.process_group(device):
+        return _train(args, device)
+
+
+def _train(args, device):
     config = {k: getattr(args, k) for k in RESUME_KEYS}
+    if not args.dropout:  # recorded only when off: older checkpoints still resume
+        config["dropout"] = False
     ckpt = checkpoint_path(args.out)
     for path, what in ((args.out, "weight file"), (ckpt, "checkpoint")):
         check_output_file(path, what)
@@ -261,20 +291,30 @@ def train(args):
     filterbank = mel_filterbank()
     # A pitch shift by 0.7 reads bins up to 372 / 0.7: keep all 513 for the augmentation.
     n_bins = N_BINS if args.augment else N_BINS_USED
-    songs = load_split(args.dataset_path, args.dataset, "train", args.cache_spectra, n_bins=n_bins)
     meanstd_path = args.meanstd or args.out.with_name(f"{args.dataset}_meanstd.npz")
-    mean, std = meanstd_for(meanstd_path, songs, filterbank)
-    valid = valid_subset(
-        args.dataset_path, args.dataset, mean, std, args.cache_spectra, args.valid_excerpts
-    )
+    with distributed.main_first():  # rank 0 fills the cache and writes meanstd
+        songs = load_split(
+            args.dataset_path, args.dataset, "train", args.cache_spectra,
+            progress=distributed.is_main(), n_bins=n_bins,
+        )  # fmt: skip
+        mean, std = meanstd_for(meanstd_path, songs, filterbank)
+    if distributed.is_main():  # validation is rank 0's alone: it only reports
+        valid = valid_subset(
+            args.dataset_path, args.dataset, mean, std, args.cache_spectra, args.valid_excerpts
+        )
     batches = EpochBatches(
-        songs, args.epochsize, args.batchsize, args.seed, filterbank, mean, std, args.augment
-    )
+        songs, args.epochsize, args.batchsize, args.seed, filterbank, mean, std, args.augment,
+        distributed.shard(args.batchsize),
+    )  # fmt: skip
 
     workers = default_workers(device) if args.workers is None else args.workers
     torch.manual_seed(args.seed)
     model = SVDNet()
     orthogonal_init(model)
+    if not args.dropout:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = 0.0
     model = on_device(model, device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=MOMENTUM, nesterov=True)
     start_epoch = 0
@@ -284,6 +324,9 @@ def train(args):
         restore_rng_states(state["rng"])
         start_epoch = state["epoch"]
         logger.info("resuming %s after epoch %d", ckpt, start_epoch)
+    else:
+        distributed.seed_rank_streams(args.seed)
+    net = trainee(model, device)
 
     for epoch in range(start_epoch, args.epochs):
         lr = epoch_lr(args.lr, epoch)
@@ -294,19 +337,22 @@ def train(args):
             loss = run_epoch(
                 batch_loader(batches, workers, device),
                 lambda batch: training_step(
-                    model, optimizer, on_device(batch[0], device), batch[1].to(device), args.bf16
+                    net, optimizer, on_device(batch[0], device),
+                    batch[1].to(device, non_blocking=True), args.bf16,
                 ),
                 args.epochsize,
                 desc=f"epoch {epoch + 1}/{args.epochs}",
+            )  # fmt: skip
+        if distributed.is_main():
+            error = classification_error(model, *valid, device)
+            tqdm.write(
+                f"epoch {epoch + 1}/{args.epochs}: lr {lr:.2e}, train loss {loss:.4f}, "
+                f"valid error {error:.2%}"
             )
-        error = classification_error(model, *valid, device)
-        tqdm.write(
-            f"epoch {epoch + 1}/{args.epochs}: lr {lr:.2e}, train loss {loss:.4f}, "
-            f"valid error {error:.2%}"
-        )
         save_epoch(ckpt, model, optimizer, epoch + 1, config)
-    model.save_lasagne(args.out)
-    logger.info("wrote %s", args.out)
+    if distributed.is_main():
+        model.save_lasagne(args.out)
+        logger.info("wrote %s", args.out)
     return model
 
 
