@@ -7,6 +7,10 @@ every 10 frames of the training files and shuffled each epoch; Adam, learning ra
 plus 1e-4 times the sum of squared weights. An optional feature-space loss compares
 the classifier's features of the inversion and of the input at another layer.
 
+Under ``torchrun`` each process trains on its part of every batch, DDP averages the
+gradients and batch norm uses the statistics of the whole batch, so the run follows
+the one a single process would make (:mod:`svdnet.distributed`).
+
 Example
 -------
     python -m inverters.train demo_augment.npz models/demo_augment_gen_fc8.npz \\
@@ -23,6 +27,8 @@ from tqdm import tqdm
 
 from inverters.architectures import CONV_INVERTERS
 from inverters.model import Inverter
+from inverters.sync_batchnorm import sync_batchnorm
+from svdnet import distributed
 from svdnet.audio import EXCERPT_FRAMES, N_MELS
 from svdnet.augment import excerpt_starts
 from svdnet.cli import (
@@ -39,6 +45,7 @@ from svdnet.device import on_device, pick_device
 from svdnet.files import check_output_file
 from svdnet.model import HIDDEN_LAYERS, LAYERS, load_classifier
 from svdnet.training import (
+    batch_loader,
     checkpoint_path,
     default_meanstd,
     excerpt_batches,
@@ -167,17 +174,26 @@ def next_lr(schedule, lr, epoch, losses):
     return lr
 
 
-def inversion_loss(classifier, inverter, inputs, layer, featloss_layer=None, featloss_weight=0):
+def inversion_loss(
+    classifier, inverter, inputs, layer, featloss_layer=None, featloss_weight=0, n_excerpts=None
+):
     """Training loss of a batch, and its terms.
 
     Parameters
     ----------
+    inverter : Inverter, or Inverter in DDP
     inputs : torch.Tensor, shape (batch, 1, 115, 80), standardised excerpts
     featloss_layer : str, optional
         With a nonzero ``featloss_weight``, adds that weight times the MSE between the
         classifier's features of the inversion and of the input at this layer. Unlike
         the original code, the gradient of this term flows through the frozen
         classifier into the inverter.
+    n_excerpts : float, optional
+        The number of excerpts the squared errors are averaged over (default:
+        ``len(inputs)``). A process of a distributed run passes its fair share of the
+        global batch, its size over the number of processes: DDP's mean of the
+        processes' losses is then the global batch's loss even where the batch does not
+        split evenly, and an empty part adds nothing.
 
     Returns
     -------
@@ -191,21 +207,51 @@ def inversion_loss(classifier, inverter, inputs, layer, featloss_layer=None, fea
         features = classifier.features(inputs, wanted)
     inversion = inverter(features[layer])
     terms = {
-        "mse": torch.nn.functional.mse_loss(inversion, inputs[:, 0]),
-        "weight_decay": WEIGHT_DECAY * weight_penalty(inverter),
+        "mse": _mean_error(inversion, inputs[:, 0], n_excerpts),
+        "weight_decay": WEIGHT_DECAY * weight_penalty(distributed.unwrap(inverter)),
     }
     loss = terms["mse"] + terms["weight_decay"]
     if featloss_weight:
         of_inversion = classifier.features(inversion[:, None], [featloss_layer])[featloss_layer]
-        terms["featloss"] = torch.nn.functional.mse_loss(of_inversion, features[featloss_layer])
+        terms["featloss"] = _mean_error(of_inversion, features[featloss_layer], n_excerpts)
         loss = loss + featloss_weight * terms["featloss"]
     return loss, terms
+
+
+def _mean_error(estimate, target, n_excerpts=None):
+    """Mean squared error, averaged over ``n_excerpts`` excerpts if given."""
+    if n_excerpts is None:
+        return torch.nn.functional.mse_loss(estimate, target)
+    squared = torch.nn.functional.mse_loss(estimate, target, reduction="sum")
+    return squared / (n_excerpts * estimate.shape[1:].numel())
 
 
 def epoch_order(n_excerpts, epoch, seed, max_excerpts=None):
     """Shuffled excerpt indices of one epoch, seeded by (seed, epoch), at most ``max_excerpts``."""
     order = np.random.default_rng([seed, epoch]).permutation(n_excerpts)
     return order[:max_excerpts]
+
+
+class RankBatches(torch.utils.data.IterableDataset):
+    """This process's part of each batch of ``order``, with the whole batch's size.
+
+    Yields ``(n_excerpts, excerpts)``: the size of the global batch and this process's
+    contiguous part of it (all of it without torchrun; possibly none of a last batch
+    smaller than the number of processes), float32 (part, 115, 80).
+    """
+
+    def __init__(self, mels_list, order, batchsize):
+        self.mels_list, self.order, self.batchsize = mels_list, order, batchsize
+
+    def __len__(self):
+        return -(-len(self.order) // self.batchsize)
+
+    def __iter__(self):
+        none = np.zeros((0, EXCERPT_FRAMES, N_MELS), np.float32)
+        for first in range(0, len(self.order), self.batchsize):
+            picks = self.order[first : first + self.batchsize]
+            part = picks[distributed.shard(len(picks))]
+            yield len(picks), next(excerpt_batches(self.mels_list, part, max(len(part), 1)), none)
 
 
 def inversion_mse(classifier, inverter, mels_list, starts, layer, device, batchsize=64):
@@ -229,8 +275,17 @@ def inversion_mse(classifier, inverter, mels_list, starts, layer, device, batchs
 
 
 def train(args):
-    """Train as ``args`` say; returns the trained inverter (also written to ``args.out``)."""
-    device = pick_device(args.device)
+    """Train as ``args`` say; returns the trained inverter (also written to ``args.out``).
+
+    Under torchrun, each process trains on its part of every batch and rank 0 writes.
+    """
+    distributed.check_batch_split(args.batchsize)
+    device = distributed.rank_device(pick_device(args.device))
+    with distributed.process_group(device):
+        return _train(args, device)
+
+
+def _train(args, device):
     config = {k: getattr(args, k) for k in RESUME_KEYS}
     ckpt = checkpoint_path(args.out)
     for path, what in ((args.out, "inverter file"), (ckpt, "checkpoint")):
@@ -241,22 +296,24 @@ def train(args):
 
     classifier = on_device(load_classifier(args.classifier, device), device)
     mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))
-    splits = {
-        split: [
-            mels
-            for _, mels, _ in standardised_split(
-                args.dataset_path, args.dataset, split, mean, std, args.cache_spectra
-            )
-        ]
-        for split in ("train", "valid")
-    }
-    starts = excerpt_starts([len(m) for m in splits["train"]], EXCERPT_FRAMES, args.step)
-    valid_starts = excerpt_starts(
-        [len(m) for m in splits["valid"]], EXCERPT_FRAMES, args.valid_step
-    )
+
+    def split_mels(split):
+        songs = standardised_split(
+            args.dataset_path, args.dataset, split, mean, std, args.cache_spectra
+        )
+        return [mels for _, mels, _ in songs]
+
+    with distributed.main_first():  # rank 0 fills the spectrogram cache
+        train_mels = split_mels("train")
+    starts = excerpt_starts([len(m) for m in train_mels], EXCERPT_FRAMES, args.step)
+    if distributed.is_main():  # validation is rank 0's alone: it only reports
+        valid_mels = split_mels("valid")
+        valid_starts = excerpt_starts([len(m) for m in valid_mels], EXCERPT_FRAMES, args.valid_step)
 
     torch.manual_seed(args.seed)
     inverter = Inverter(args.layer, args.n_conv_layers, args.n_conv_filters)
+    if distributed.is_distributed():
+        sync_batchnorm(inverter)  # before the optimizer takes the parameters
     inverter = on_device(inverter, device).train()
     optimizer = torch.optim.Adam(inverter.parameters(), lr=args.lr)
     start_epoch, lr, losses = 0, args.lr, []
@@ -267,11 +324,17 @@ def train(args):
         start_epoch, lr, losses = state["epoch"], state["lr"], state["losses"]
         logger.info("resuming %s after epoch %d", ckpt, start_epoch)
 
+    net = distributed.wrap(inverter, device)
+    # Batches come from a worker beside a GPU, gathered while the GPU trains.
+    workers = 1 if device.type == "cuda" else 0
+
     def step(batch):
+        n_excerpts, part = batch
         optimizer.zero_grad(set_to_none=True)
-        inputs = on_device(torch.from_numpy(batch)[:, None], device)
+        inputs = on_device(part[:, None], device)
+        share = int(n_excerpts) / distributed.world_size() if distributed.is_distributed() else None
         loss, _ = inversion_loss(
-            classifier, inverter, inputs, args.layer, args.featloss_layer, args.featloss_weight
+            classifier, net, inputs, args.layer, args.featloss_layer, args.featloss_weight, share
         )
         return finite_step(loss, optimizer)
 
@@ -280,25 +343,28 @@ def train(args):
             group["lr"] = lr
         order = starts[epoch_order(len(starts), epoch, args.seed, args.max_excerpts)]
         with stop_on_divergence(ckpt):
+            batches = RankBatches(train_mels, order, args.batchsize)
             loss = run_epoch(
-                excerpt_batches(splits["train"], order, args.batchsize),
+                batch_loader(batches, workers, device),
                 step,
-                -(-len(order) // args.batchsize),
+                len(batches),
                 desc=f"{args.layer} epoch {epoch + 1}/{args.epochs}",
             )
-        losses.append(loss)
-        valid_mse = inversion_mse(
-            classifier, inverter.eval(), splits["valid"], valid_starts, args.layer, device
-        )
-        inverter.train()
-        tqdm.write(
-            f"{args.layer} epoch {epoch + 1}/{args.epochs}: lr {lr:.2e}, train loss "
-            f"{loss:.4f}, valid mse {valid_mse:.4f}"
-        )
+        losses.append(loss)  # the global batches' losses: the same on every process
+        if distributed.is_main():
+            valid_mse = inversion_mse(
+                classifier, inverter.eval(), valid_mels, valid_starts, args.layer, device
+            )
+            inverter.train()
+            tqdm.write(
+                f"{args.layer} epoch {epoch + 1}/{args.epochs}: lr {lr:.2e}, train loss "
+                f"{loss:.4f}, valid mse {valid_mse:.4f}"
+            )
         lr = next_lr(args.lr_schedule, lr, epoch, losses)
         save_epoch(ckpt, inverter, optimizer, epoch + 1, config, lr=lr, losses=losses)
-    inverter.save_lasagne(args.out)
-    logger.info("wrote %s", args.out)
+    if distributed.is_main():
+        inverter.save_lasagne(args.out)
+        logger.info("wrote %s", args.out)
     return inverter
 
 
