@@ -84,6 +84,29 @@ def lf_table(rd: float, max_f0_hz: float, sr: int) -> np.ndarray:
     return _band_limit(np.where(t <= te, opening, closing), max_f0_hz, sr, derivative=False)
 
 
+def jittered_phase(
+    rng: np.random.Generator, f0_hz: np.ndarray, jitter: np.ndarray | float, sr: int
+) -> np.ndarray:
+    """Phase in cycles of a voice whose every period deviates by ``jitter`` (relative std).
+
+    ``jitter`` is one value, or one per sample (read at each cycle's samples).
+    """
+    cycle = np.floor(np.cumsum(f0_hz) / sr).astype(np.int64)
+    f0_hz = f0_hz * (1 + jitter * rng.standard_normal(cycle[-1] + 1)[cycle])
+    return np.cumsum(f0_hz) / sr
+
+
+def cycle_gains(
+    rng: np.random.Generator, phase: np.ndarray, shimmer: float, growl: float
+) -> np.ndarray:
+    """Per-sample gain that changes once a cycle: shimmer, and an alternation of depth
+    ``growl`` that doubles the period (subharmonics at f0 / 2)."""
+    cycle = np.floor(phase).astype(np.int64)
+    gains = 1 + shimmer * rng.standard_normal(cycle[-1] + 1)
+    gains *= 1 + growl * (-1.0) ** np.arange(cycle[-1] + 1)
+    return gains[cycle]
+
+
 def pulse_train(
     rng: np.random.Generator,
     f0_hz: np.ndarray,
@@ -108,7 +131,7 @@ def pulse_train(
     shimmer : float
         Relative standard deviation of each cycle's amplitude.
     growl : float
-        Depth of the alternation of cycle amplitudes, which adds subharmonics at f0 / 2.
+        Depth of the alternation of cycle amplitudes.
     sr : int
         Sampling rate in Hz.
 
@@ -119,13 +142,8 @@ def pulse_train(
     phase : numpy.ndarray
         Its phase in cycles, for pitch-synchronous aspiration.
     """
-    cycle = np.floor(np.cumsum(f0_hz) / sr).astype(np.int64)
-    f0_hz = f0_hz * (1 + jitter * rng.standard_normal(cycle[-1] + 1)[cycle])
-    phase = np.cumsum(f0_hz) / sr
-    cycle = np.floor(phase).astype(np.int64)
-    gains = 1 + shimmer * rng.standard_normal(cycle[-1] + 1)
-    gains *= 1 + growl * (-1.0) ** np.arange(cycle[-1] + 1)
-    return _lookup(table, phase) * gains[cycle], phase
+    phase = jittered_phase(rng, f0_hz, jitter, sr)
+    return _lookup(table, phase) * cycle_gains(rng, phase, shimmer, growl), phase
 
 
 def tilt(x: np.ndarray, db_per_octave: float) -> np.ndarray:

@@ -125,22 +125,19 @@ def parallel_response(
     nasal = nasal[:, None]
     # The cascade's level at each formant sets the branch gains, as in formant synthesisers
     # that copy a cascade's spectrum with a parallel bank.
+    at_formants = np.exp(-2j * np.pi * formants_hz / sr)
+    columns = [
+        (formants_hz[:, j : j + 1], bandwidths_hz[:, j : j + 1])
+        for j in range(formants_hz.shape[1])
+    ]
     level = np.ones(formants_hz.shape)
-    for j in range(formants_hz.shape[1]):
-        at = np.exp(-2j * np.pi * formants_hz / sr)
-        level *= np.abs(resonator(formants_hz[:, j : j + 1], bandwidths_hz[:, j : j + 1], at, sr))
+    for freq_hz, bandwidth_hz in columns:
+        level *= np.abs(resonator(freq_hz, bandwidth_hz, at_formants, sr))
     total = np.zeros((len(formants_hz), z_inv.shape[1]), complex)
-    for j in range(formants_hz.shape[1]):
-        peak = np.abs(
-            resonator(
-                formants_hz[:, j : j + 1],
-                bandwidths_hz[:, j : j + 1],
-                np.exp(-2j * np.pi * formants_hz[:, j : j + 1] / sr),
-                sr,
-            )
-        )
+    for j, (freq_hz, bandwidth_hz) in enumerate(columns):
+        peak = np.abs(resonator(freq_hz, bandwidth_hz, at_formants[:, j : j + 1], sr))
         damping = 1.0 if j == 0 else 1.0 - 0.7 * nasal
-        branch = resonator(formants_hz[:, j : j + 1], bandwidths_hz[:, j : j + 1], z_inv, sr)
+        branch = resonator(freq_hz, bandwidth_hz, z_inv, sr)
         total += (-1) ** j * gains[j] * damping * (level[:, j : j + 1] / peak) * branch
     pole_hz = np.full_like(nasal, 270.0)
     zero = resonator(pole_hz + 250.0 * nasal, np.full_like(nasal, 80.0), z_inv, sr)

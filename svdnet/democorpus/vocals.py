@@ -8,6 +8,8 @@ parallel formant bank with a nasal pole-zero pair, "hnm" by additive harmonics p
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from svdnet.democorpus import glottal, hnm
@@ -19,6 +21,18 @@ from svdnet.democorpus.singers import Voice
 from svdnet.democorpus.tract import _formant_filter, frame_centres, frame_filter, parallel_response
 
 BANDWIDTHS_HZ = (60.0, 70.0, 100.0, 150.0, 200.0, 150.0)  # F1..F5 and the singer's formant
+
+
+@dataclass(frozen=True)
+class Chorus:
+    """The voices of one part, ready for a family's synthesis."""
+
+    f0s_hz: list[np.ndarray]  # per voice, per sample
+    gates: list[np.ndarray]  # per voice: voicing amplitude times the voice's level
+    jitter: np.ndarray | float
+    score: Score
+    formants_hz: np.ndarray  # (n_blocks, n_formants)
+    bandwidths_hz: np.ndarray
 
 
 def render_vocal_phrase(
@@ -73,7 +87,11 @@ def _render_part(
         if member:
             detune = rng.normal(0.0, voice.detune_cents)
             shift = int(np.clip(rng.normal(0.0, voice.spread_ms), -60, 60) * sr / 1000)
-        midi = expressive_contour(rng, notes, voice.expression, sr) + detune / 100
+        expression = voice.expression
+        if member:  # each singer of a group has a vibrato of their own
+            rate_hz = expression.vibrato_rate_hz * rng.uniform(0.85, 1.15)
+            expression = replace(expression, vibrato_rate_hz=rate_hz)
+        midi = expressive_contour(rng, notes, expression, sr) + detune / 100
         if voice.family == "lf":  # slow irregular wander, the sum of a few slow sines
             t_s = np.arange(len(midi)) / sr
             rates = rng.uniform(3.0, 13.0, 3)
@@ -86,9 +104,9 @@ def _render_part(
         f0s.append(_shift(f0_hz, shift))
         gates.append(gain * _shift(score.voicing, shift))
     jitter = voice.jitter + (0.0 if fry is None else 0.15 * fry[0])
-    formants_hz, bandwidths_hz = _tract_tracks(score, voice, f0s[0])
+    chorus = Chorus(f0s, gates, jitter, score, *_tract_tracks(score, voice, f0s[0]))
     render = {"rosenberg": _rosenberg, "lf": _lf, "hnm": _hnm}[voice.family]
-    return render(rng, f0s, gates, jitter, score, formants_hz, bandwidths_hz, voice, sr)
+    return render(rng, chorus, voice, sr)
 
 
 def _shift(x: np.ndarray, shift: int) -> np.ndarray:
@@ -131,60 +149,58 @@ def _tract_tracks(score: Score, voice: Voice, f0_hz: np.ndarray) -> tuple[np.nda
     return formants_hz, np.minimum(bandwidths_hz, 0.2 * formants_hz + 40)
 
 
-def _rosenberg(rng, f0s, gates, jitter, score, formants_hz, bandwidths_hz, voice, sr):
+def _rosenberg(rng: np.random.Generator, chorus: Chorus, voice: Voice, sr: int) -> np.ndarray:
     """Rosenberg pulses with open-phase aspiration through a cascade of resonators."""
-    table = glottal.rosenberg_table(
-        voice.open_quotient, voice.speed_quotient, max(float(np.max(f0s)), 60.0), sr
-    )
-    source = np.zeros(len(gates[0]))
-    for f0_hz, gate in zip(f0s, gates, strict=True):
+    max_f0_hz = max(float(np.max(chorus.f0s_hz)), 60.0)
+    table = glottal.rosenberg_table(voice.open_quotient, voice.speed_quotient, max_f0_hz, sr)
+    source = np.zeros(len(chorus.gates[0]))
+    for f0_hz, gate in zip(chorus.f0s_hz, chorus.gates, strict=True):
         pulses, phase = glottal.pulse_train(
-            rng, f0_hz, table, jitter, voice.shimmer, voice.growl, sr
+            rng, f0_hz, table, chorus.jitter, voice.shimmer, voice.growl, sr
         )
         noise = glottal.open_phase_noise(rng, phase, voice.open_quotient)
         source += gate * (pulses + voice.aspiration * noise)
     source = glottal.tilt(source, voice.tilt_db_per_octave)
-    nasal = np.repeat(score.nasal, score.block)[: len(source)]
-    source *= 1 - 0.5 * nasal  # a nasal murmur is quieter than the vowel
-    return _formant_filter(source, formants_hz, bandwidths_hz, score.block, sr)
+    score = chorus.score
+    source *= 1 - 0.5 * np.repeat(score.nasal, score.block)[: len(source)]  # quieter murmur
+    return _formant_filter(source, chorus.formants_hz, chorus.bandwidths_hz, score.block, sr)
 
 
-def _lf(rng, f0s, gates, jitter, score, formants_hz, bandwidths_hz, voice, sr):
+def _lf(rng: np.random.Generator, chorus: Chorus, voice: Voice, sr: int) -> np.ndarray:
     """Liljencrants-Fant pulses with closure-timed turbulence through a parallel bank."""
     rd = float(np.clip(voice.rd + rng.normal(0, 0.1), 0.3, 2.7))
-    table = glottal.lf_table(rd, max(float(np.max(f0s)), 60.0), sr)
+    table = glottal.lf_table(rd, max(float(np.max(chorus.f0s_hz)), 60.0), sr)
     te = glottal.lf_timing(rd)[1]
-    source = np.zeros(len(gates[0]))
-    for f0_hz, gate in zip(f0s, gates, strict=True):
+    source = np.zeros(len(chorus.gates[0]))
+    for f0_hz, gate in zip(chorus.f0s_hz, chorus.gates, strict=True):
         pulses, phase = glottal.pulse_train(
-            rng, f0_hz, table, jitter, voice.shimmer, voice.growl, sr
+            rng, f0_hz, table, chorus.jitter, voice.shimmer, voice.growl, sr
         )
         noise = glottal.pulsed_turbulence(rng, phase, te)
         source += gate * (pulses + 1.5 * voice.aspiration * noise)
+    score, formants_hz = chorus.score, chorus.formants_hz
     rows = np.clip(frame_centres(len(source)) // score.block, 0, len(formants_hz) - 1)
     nasal = np.clip(score.nasal[rows] + voice.nasality, 0.0, 1.0)
     gains = _db(np.array(voice.branch_gains_db[: formants_hz.shape[1]]))
-    response = parallel_response(formants_hz[rows], bandwidths_hz[rows], gains, nasal, sr)
-    return frame_filter(source, response)
+    bandwidths_hz = chorus.bandwidths_hz[rows]
+    return frame_filter(
+        source, parallel_response(formants_hz[rows], bandwidths_hz, gains, nasal, sr)
+    )
 
 
-def _hnm(rng, f0s, gates, jitter, score, formants_hz, bandwidths_hz, voice, sr):
+def _hnm(rng: np.random.Generator, chorus: Chorus, voice: Voice, sr: int) -> np.ndarray:
     """Additive harmonics under a moving envelope, plus a shaped, pulsing noise part."""
     settings = {"ripple_db": voice.ripple_db, "max_voiced_hz": voice.max_voiced_hz}
     shape = hnm.draw_shape(rng, voice.effort, voice.head_voice, voice.tilt_db_per_octave, settings)
-    out = np.zeros(len(gates[0]))
-    for f0_hz, gate in zip(f0s, gates, strict=True):
-        cycle = np.floor(np.cumsum(f0_hz) / sr).astype(np.int64)
-        f0_hz = f0_hz * (1 + jitter * rng.standard_normal(cycle[-1] + 1)[cycle])
-        phase = np.cumsum(f0_hz) / sr
-        cycle = np.floor(phase).astype(np.int64)
-        gains = 1 + voice.shimmer * rng.standard_normal(cycle[-1] + 1)
-        gains *= 1 + voice.growl * (-1.0) ** np.arange(cycle[-1] + 1)
-        part = hnm.harmonics(f0_hz, phase, formants_hz, bandwidths_hz, score.block, shape, sr)
-        out += gate * gains[cycle] * part
-    noise = hnm.noise_part(rng, phase, formants_hz, bandwidths_hz, score.block, shape, sr)
+    tracks = (chorus.formants_hz, chorus.bandwidths_hz, chorus.score.block)
+    out = np.zeros(len(chorus.gates[0]))
+    for f0_hz, gate in zip(chorus.f0s_hz, chorus.gates, strict=True):
+        phase = glottal.jittered_phase(rng, f0_hz, chorus.jitter, sr)
+        gains = glottal.cycle_gains(rng, phase, voice.shimmer, voice.growl)
+        out += gate * gains * hnm.harmonics(f0_hz, phase, *tracks, shape, sr)
+    noise = hnm.noise_part(rng, phase, *tracks, shape, sr)
     level = (0.05 + 1.5 * voice.aspiration) * _rms(out)
-    return out + level * noise * np.mean(gates, axis=0)
+    return out + level * noise * np.mean(chorus.gates, axis=0)
 
 
 def _harmony(
