@@ -119,7 +119,9 @@ def noise_part(
     n = len(phase)
     rows = np.clip(frame_centres(n) // block, 0, len(formants_hz) - 1)
     freqs_hz = bin_freqs_hz(sr)
-    gains = envelope(freqs_hz, formants_hz[rows], bandwidths_hz[rows], shape["ripple"], sr)
+    # Noise needs no fine spectral detail: the envelope at every 4th bin, held in between.
+    coarse = envelope(freqs_hz[::4], formants_hz[rows], bandwidths_hz[rows], shape["ripple"], sr)
+    gains = np.repeat(coarse, 4, axis=1)[:, : len(freqs_hz)]
     gains *= np.minimum(freqs_hz / 500.0, 1.0) * (1 + freqs_hz / 1000.0) ** (-shape["slope"])
     gains *= 0.3 + 1 / (1 + (shape["max_voiced_hz"] / np.maximum(freqs_hz, 1.0)) ** 4)
     noise = frame_filter(rng.standard_normal(n), gains)
