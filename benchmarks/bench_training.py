@@ -9,14 +9,26 @@ reuse (:mod:`svdnet.allocator`); once in float32 and once under bfloat16 autocas
 alternating rounds, so a change in the machine's load hits every measurement alike.
 Synthetic spectrograms stand in for a corpus, so nothing needs to be downloaded.
 
+With ``--nproc N`` it measures distributed training instead: the same loop in N
+processes started by ``torchrun`` (each training on its part of every global batch of
+``--batchsize``, gradients averaged by DDP; gloo on CPUs, NCCL on GPUs) against one
+process started the same way, in alternating rounds; the scaling efficiency is the
+throughput of N processes over N times that of one. Each process gets ``--threads``
+torch threads and ``--workers`` batch-preparing processes, so on CPUs N processes need
+N times as many cores for the figure to measure scaling rather than shared cores.
+
 Example
 -------
     python benchmarks/bench_training.py --batches 10 --json
+    python benchmarks/bench_training.py --nproc 2 --threads 1 --workers 0 --json
 """
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -28,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.fresh import run_fresh  # noqa: E402
 from benchmarks.machine import cpu_info  # noqa: E402
-from svdnet import train  # noqa: E402
+from svdnet import distributed, train  # noqa: E402
+from svdnet.allocator import keep_freed_memory  # noqa: E402
 from svdnet.audio import N_BINS, mel_filterbank  # noqa: E402
 from svdnet.cli import add_device_option  # noqa: E402
 from svdnet.dataset import Song  # noqa: E402
@@ -57,6 +70,12 @@ def build_parser():
     p.add_argument(
         "--no-bf16", dest="bf16", action="store_false", help="skip the bfloat16 autocast run"
     )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        help="measure N torchrun processes against one instead (default: one process)",
+    )
+    p.add_argument("--scaling-worker", metavar="JSON", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     return p
 
@@ -121,6 +140,71 @@ def time_training(device, batchsize, n_batches, n_warmup, workers, bf16=False):
     return times[n_warmup:]
 
 
+def time_distributed(device_name, batchsize, n_batches, n_warmup, workers):
+    """Seconds per global batch of svdnet.train's loop in this torchrun process's group.
+
+    Every process trains on its part of each batch, as ``svdnet.train`` does under
+    torchrun; the loss the step returns is averaged over the processes, so each batch's
+    time covers the slowest process.
+    """
+    device = distributed.rank_device(pick_device(device_name))
+    with distributed.process_group(device):
+        torch.manual_seed(0)
+        model = on_device(SVDNet(), device).train()
+        optimizer = optimizer_for(model)
+        net = train.trainee(model, device)
+        batches = train.EpochBatches(
+            synthetic_songs(), n_warmup + n_batches, batchsize, 0, mel_filterbank(),
+            np.zeros(80), np.ones(80), True, distributed.shard(batchsize),
+        )  # fmt: skip
+        times, start = [], time.perf_counter()
+        for inputs, targets in train.batch_loader(batches, workers, device):
+            inputs, targets = on_device(inputs, device), targets.to(device, non_blocking=True)
+            float(train.training_step(net, optimizer, inputs, targets))
+            times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+    return times[n_warmup:]
+
+
+def scaling_worker(args):
+    """Entry point of each torchrun process; rank 0 writes its times to ``--scaling-worker``."""
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as svdnet.train's command line runs
+    times = time_distributed(args.device, args.batchsize, args.batches, args.warmup, args.workers)
+    if distributed.is_main():
+        Path(args.scaling_worker).write_text(json.dumps(times))
+
+
+def time_torchrun(args, nproc):
+    """Seconds per global batch with ``nproc`` processes started by torchrun."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "times.json"
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command += [f"--nproc_per_node={nproc}", __file__, "--scaling-worker", str(out)]
+        command += ["--device", args.device, "--threads", str(args.threads)]
+        command += ["--batchsize", str(args.batchsize), "--batches", str(args.batches)]
+        command += ["--warmup", str(args.warmup), "--workers", str(args.workers)]
+        env = os.environ | {"OMP_NUM_THREADS": str(args.threads)}
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def measure_scaling(args):
+    """Throughput of ``args.nproc`` processes and of one, and the scaling efficiency."""
+    times = {1: [], args.nproc: []}
+    for _ in range(args.repeats):
+        for nproc in times:
+            times[nproc] += time_torchrun(args, nproc)
+    rate = {n: args.batchsize / float(np.median(seconds)) for n, seconds in times.items()}
+    return {
+        "nproc": args.nproc,
+        "train_1proc_excerpts_per_s": rate[1],
+        f"train_{args.nproc}proc_excerpts_per_s": rate[args.nproc],
+        "speedup": rate[args.nproc] / rate[1],
+        "scaling_efficiency": rate[args.nproc] / (args.nproc * rate[1]),
+    }
+
+
 def time_augmentation(batchsize, n_batches):
     """Seconds per batch of preparing augmented batches alone, in this process."""
     batches = train.EpochBatches(
@@ -138,6 +222,14 @@ def main(argv=None):
     device = pick_device(args.device)
     if args.workers is None:
         args.workers = train.default_workers(device)
+    if args.scaling_worker:
+        return scaling_worker(args)
+    if args.nproc:
+        if args.batchsize % args.nproc:
+            raise SystemExit(f"--batchsize {args.batchsize} does not split over {args.nproc}")
+        results = {"device": str(device), "threads": args.threads, "workers": args.workers}
+        results |= {"batchsize": args.batchsize, **measure_scaling(args)}
+        return report(results, args.json)
     measure = (device, args.batchsize, args.batches, args.warmup)
     plain = partial(run_fresh, threads=args.threads, keep_memory=False)
     ours = partial(run_fresh, threads=args.threads, keep_memory=True)
@@ -162,10 +254,15 @@ def main(argv=None):
     results["speedup"] = results["train_excerpts_per_s"] / plain
     if args.bf16:
         results["speedup_bf16"] = results["train_bf16_excerpts_per_s"] / plain
+    report(results, args.json)
+
+
+def report(results, as_json):
+    """Print ``results`` and the machine, one per line, then as one JSON line if asked."""
     results["machine"] = cpu_info()
     for key, value in results.items():
         print(f"{key:28s} {value:.4g}" if isinstance(value, float) else f"{key:28s} {value}")
-    if args.json:
+    if as_json:
         print(json.dumps(results))
 
 
