@@ -132,24 +132,35 @@ def process_group(device):
         dist.destroy_process_group()
 
 
-def barrier():
-    """Wait until every process gets here (nothing without torchrun)."""
-    if is_distributed():
-        dist.barrier(group=_coordination)
-
-
 @contextlib.contextmanager
 def main_first():
     """Run the ``with`` block on rank 0 first, then on the others.
 
     For work whose results rank 0 writes and the others then read, such as the
-    spectrogram cache and the standardisation file.
+    spectrogram cache and the standardisation file. If the block fails on rank 0 (a
+    missing dataset, say), the others stop with one line instead of a lost connection.
     """
-    if not is_main():
-        barrier()
-    yield
+    if not is_distributed():
+        yield
+        return
     if is_main():
-        barrier()
+        try:
+            yield
+        except BaseException:
+            _tell_the_others(ok=False)
+            raise
+        _tell_the_others(ok=True)
+    else:
+        if not _tell_the_others():
+            raise InputError("stopped: process 0 failed (its message says why)")
+        yield
+
+
+def _tell_the_others(ok=None):
+    """Rank 0's ``ok``, broadcast to every process."""
+    flag = [ok]
+    dist.broadcast_object_list(flag, src=0, group=_coordination)
+    return flag[0]
 
 
 def rank_seed(seed):

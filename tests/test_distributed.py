@@ -25,13 +25,13 @@ from svdnet.training import restore_rng_states, rng_states
 TOLERANCE = {"rtol": 1e-3, "atol": 1e-5}
 
 
-def torchrun(module, argv, cwd):
+def torchrun(module, argv, cwd, succeed=True):
     """``python -m module argv`` in two CPU processes under torchrun; returns stderr."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc_per_node=2", "-m", module, *map(str, argv)]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (proc.returncode == 0) == succeed, proc.stderr[-3000:]
     return proc.stderr
 
 
@@ -145,6 +145,18 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused_in_one_line(
         "(the global batch is kept; choose a multiple of 2)"
     ]
     assert not out.parent.exists()
+
+
+@pytest.mark.subprocess
+def test_when_process_0_finds_bad_input_every_process_stops_with_one_line(tmp_path):
+    err = torchrun("svdnet.train", [tmp_path / "m.npz", "--dataset", "none"], tmp_path, False)
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert sorted(lines) == [
+        "error: datasets/none: dataset folder not found",
+        "error: stopped: process 0 failed (its message says why)",
+    ]
+    assert "[rank1]: Traceback" not in err and "[rank0]: Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_the_parts_of_a_batch_are_its_rows_with_the_same_augmentation(tiny_dataset):
