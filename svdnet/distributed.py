@@ -147,7 +147,8 @@ def main_first():
         try:
             yield
         except BaseException:
-            _tell_the_others(ok=False)
+            with contextlib.suppress(RuntimeError):  # the others may be gone (Ctrl-C)
+                _tell_the_others(ok=False)
             raise
         _tell_the_others(ok=True)
     else:
