@@ -215,3 +215,12 @@ def test_fluidr3_lead_note_pitch_and_onset():
     woodblock = Part(115, notes=[(1.0, 1.3, 72, 110)])
     x = render_parts([woodblock], 2 * SR, SR, "fluidr3").mean(axis=0)
     assert abs(_onset_s(x, 1.0) - 1.0) < 0.005
+
+
+def test_soundfont_releases_are_capped():
+    data = bytearray(soundfont.soundfont_bytes("timgm6mb"))
+    pdta_start, pdta_size = soundfont._riff_chunks(data, 12, len(data))[b"pdta"]
+    offset, size = soundfont._riff_chunks(data, pdta_start, pdta_start + pdta_size)[b"igen"]
+    records = np.frombuffer(data, soundfont.GENERATOR_RECORD, size // 4, offset)
+    releases_s = 2.0 ** (records["amount"][records["oper"] == 38] / 1200)
+    assert len(releases_s) > 100 and releases_s.max() <= soundfont.RELEASE_MAX_S * 1.001

@@ -251,13 +251,21 @@ def _walk(
 
 
 def _chord_hits(
-    rng: np.random.Generator, chords: list[Chord], kind: str, low: int, key: Key, jazz: bool
+    rng: np.random.Generator,
+    chords: list[Chord],
+    kind: str,
+    low: int,
+    key: Key,
+    jazz: bool,
+    beat_s: float,
 ) -> list[Hit]:
     """Chord notes of one accompaniment pattern, voiced in the octave above ``low``."""
     eighth_rhythm = rng.random(8) < 0.45
     eighth_rhythm[0] = True
     direction = rng.choice(["up", "updown", "random"])
-    rate = float(rng.choice([0.5, 0.25]))
+    # Sixteenth arpeggios only at slow tempi: more than ~8 notes a second of a ringing
+    # instrument piles up synth voices and doubles the render time.
+    rate = 0.25 if beat_s >= 0.5 and rng.random() < 0.5 else 0.5
     strum_beats = rng.uniform(0.02, 0.08)
     hits = []
     for onset, length, pcs in chords:
@@ -445,7 +453,8 @@ def _role_parts(
             _, pool, kinds = roles[role]
             kind = str(rng.choice(kinds))
             part = Part(solo_program if solo_program is not None else _draw_program(rng, pool))
-            hits = _pitched_hits(rng, role, kind, chords, key, jazz, solo_program is not None)
+            solo = solo_program is not None
+            hits = _pitched_hits(rng, role, kind, chords, key, jazz, solo, groove.beat_s)
             if kind == "held":
                 part.controls += _swells(rng, groove)
             if part.program in PIANOS and kind != "held" and rng.random() < 0.5:
@@ -453,7 +462,7 @@ def _role_parts(
         part.notes = _notes(rng, hits, groove, level, active)
         parts[role] = [part]
     if "guitar" in parts and style in ("rock", "pop") and rng.random() < 0.6:
-        double = _pitched_hits(rng, "guitar", "power", chords, key, False, False)
+        double = _pitched_hits(rng, "guitar", "power", chords, key, False, False, groove.beat_s)
         second = Part(_draw_program(rng, (29, 30, 27, 26)))
         second.notes = _notes(rng, double, groove, rng.uniform(60, 100), np.ones(n_bars, bool))
         parts["guitar"].append(second)
@@ -468,13 +477,14 @@ def _pitched_hits(
     key: Key,
     jazz: bool,
     solo: bool,
+    beat_s: float,
 ) -> list[Hit]:
     """The notes of one pitched role, in a register drawn around the role's usual one."""
     if role == "bass":
         low = int(rng.integers(36, 44)) if solo else int(rng.integers(26, 34))
         return _bass_line(rng, chords, kind, low)
     low = {"keys": 52, "guitar": 50, "strings": 55, "arp": 60}[role] + int(rng.integers(-5, 6))
-    return _chord_hits(rng, chords, kind, low, key, jazz)
+    return _chord_hits(rng, chords, kind, low, key, jazz, beat_s)
 
 
 def render_band(

@@ -69,9 +69,23 @@ class Part:
     controls: list[tuple[float, int, int]] = field(default_factory=list)
 
 
+RELEASE_MAX_S = 2.5  # longest volume-envelope release (time to -100 dB) left in a soundfont
+
+
+RELEASE_GENERATOR = 38  # SoundFont 2 generator releaseVolEnv, in timecents
+
+
+GENERATOR_RECORD = np.dtype([("oper", "<u2"), ("amount", "<i2")])  # igen and pgen entries
+
+
 @functools.cache
 def soundfont_bytes(name: str) -> bytes:
-    """The contents of a named soundfont, read once per process.
+    """The contents of a named soundfont, read once per process, releases shortened.
+
+    A voice lives in the synth until its release has faded by 100 dB, and both soundfonts
+    have releases of 5 to 100 s: a few bells or pads would keep dozens of voices alive and
+    double the render time. Releases are capped at ``RELEASE_MAX_S`` (-60 dB after 1.5 s),
+    which leaves the audible decay of damped and sustained instruments as it was.
 
     Parameters
     ----------
@@ -81,7 +95,7 @@ def soundfont_bytes(name: str) -> bytes:
     Returns
     -------
     bytes
-        The .sf2 file.
+        The .sf2 file with capped release times.
 
     Raises
     ------
@@ -93,7 +107,36 @@ def soundfont_bytes(name: str) -> bytes:
     path = Path(SOUNDFONTS[name])
     if not path.is_file():
         raise FileNotFoundError(f"soundfont {name!r} not found at {path}: {_HOW_TO_GET[name]}")
-    return path.read_bytes()
+    data = bytearray(path.read_bytes())
+    _cap_releases(data, RELEASE_MAX_S)
+    return bytes(data)
+
+
+def _riff_chunks(data: bytearray, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """Offset and size of each chunk between two offsets; a LIST is keyed by its type."""
+    chunks = {}
+    while start + 8 <= end:
+        chunk_id = bytes(data[start : start + 4])
+        size = int.from_bytes(data[start + 4 : start + 8], "little")
+        if chunk_id == b"LIST":
+            chunk_id = bytes(data[start + 8 : start + 12])
+            chunks[chunk_id] = (start + 12, size - 4)
+        else:
+            chunks[chunk_id] = (start + 8, size)
+        start += 8 + size + (size & 1)
+    return chunks
+
+
+def _cap_releases(data: bytearray, max_s: float) -> None:
+    """Cap instrument release generators and drop positive preset offsets, in place."""
+    pdta_start, pdta_size = _riff_chunks(data, 12, len(data))[b"pdta"]
+    chunks = _riff_chunks(data, pdta_start, pdta_start + pdta_size)
+    limits = {b"igen": round(1200 * np.log2(max_s)), b"pgen": 0}  # pgen values add to igen
+    for chunk, limit in limits.items():
+        offset, size = chunks[chunk]
+        records = np.frombuffer(data, GENERATOR_RECORD, size // 4, offset)
+        release = records["oper"] == RELEASE_GENERATOR
+        records["amount"][release] = np.minimum(records["amount"][release], limit)
 
 
 def _instrument(part: Part) -> pretty_midi.Instrument:
