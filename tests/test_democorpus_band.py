@@ -224,3 +224,11 @@ def test_soundfont_releases_are_capped():
     records = np.frombuffer(data, soundfont.GENERATOR_RECORD, size // 4, offset)
     releases_s = 2.0 ** (records["amount"][records["oper"] == 38] / 1200)
     assert len(releases_s) > 100 and releases_s.max() <= soundfont.RELEASE_MAX_S * 1.001
+
+
+@pytest.mark.parametrize("program", [78, 67])
+def test_lead_above_an_instruments_range_still_sounds(program):
+    notes = [Note(0, 500, 79.0, False), Note(500, 1000, 81.0, False)]
+    x = band.render_lead(np.random.default_rng(0), notes, SR, "timgm6mb", program)
+    second_note = x[int(0.6 * SR) : int(0.9 * SR)]
+    assert np.sqrt(np.mean(second_note**2)) > 0.3

@@ -8,7 +8,7 @@ singing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,6 +45,10 @@ LEAD_PROGRAMS = (
     21, 22, 24, 25, 26, 27, 28, 29, 30, 40, 41, 42, 56, 57, 59, 60, 64, 65, 66, 67, 68, 69,
     71, 72, 73, 74, 75, 77, 78, 79, 80, 81, 82, 83, 84, 86, 87, 104, 110, 111,
 )  # fmt: skip
+
+
+# Highest MIDI note that sounds in both soundfonts, where it is below the voice's A5.
+LEAD_TOP_MIDI = {28: 84, 67: 73, 78: 79}
 
 
 BEND_RANGE = 12  # semitones, set by RPN 0 for the leads
@@ -678,7 +682,9 @@ def render_lead(
     rng : numpy.random.Generator
         Source of the gestures (vibrato, scoops, glides, falls, expression, velocities).
     notes : list of Note
-        The phrase, ordered in time; legato notes glide from the previous one.
+        The phrase, ordered in time; legato notes glide from the previous one. A phrase
+        that reaches above an instrument's highest note (``LEAD_TOP_MIDI``) is played
+        octaves lower.
     sr : int
         Sampling rate in Hz.
     soundfont : str
@@ -692,6 +698,9 @@ def render_lead(
         Float64, ``samples(notes[-1].end_ms - notes[0].onset_ms)`` samples from the first
         onset on, unit RMS (all zeros if the instrument stays silent).
     """
+    top = max(note.midi for note in notes) + 1  # room for vibrato and scoops
+    octaves = max(0, int(np.ceil((top - LEAD_TOP_MIDI.get(program, 127)) / 12)))
+    notes = [replace(note, midi=note.midi - 12 * octaves) for note in notes]
     part = _lead_part(rng, notes, program, _draw_lead_style(rng, program))
     n = _samples(notes[-1].end_ms - notes[0].onset_ms, sr)
     mono = render_parts([part], n, sr, soundfont).mean(axis=0)
