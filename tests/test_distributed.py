@@ -47,7 +47,9 @@ def assert_same_weights(a, b):
     with np.load(a) as one, np.load(b) as two:
         assert one.files == two.files
         for key in one.files:
-            torch.testing.assert_close(one[key], two[key], **TOLERANCE, msg=key)
+            torch.testing.assert_close(
+                one[key], two[key], **TOLERANCE, msg=lambda m, key=key: f"{key}: {m}"
+            )
 
 
 @pytest.fixture(scope="module")
