@@ -111,7 +111,7 @@ def dataset_dir(root: str | os.PathLike) -> Path:
 def write_corpus(
     root: str | os.PathLike,
     seed: int = 0,
-    splits: tuple[str, ...] = SPLITS,
+    splits: tuple[str, ...] = DEFAULT_SPLITS,
     n_songs: dict[str, int] | None = None,
     duration_s: float = DEFAULT_DURATION_S,
     progress: bool = True,
