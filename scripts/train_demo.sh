@@ -22,7 +22,11 @@ invert() {  # LAYER EPOCHS MAX_EXCERPTS
 
 for step in "${steps[@]}"; do
     case $step in
-        corpus) "$python" -m svdnet.democorpus . --splits train valid test ;;
+        corpus)  # heldout needs Debian's fluid-soundfont-gm; its songs are committed
+            "$python" -m svdnet.democorpus . --splits train valid test --jobs 2
+            if [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
+                "$python" -m svdnet.democorpus . --splits heldout --jobs 2
+            fi ;;
         classifier)
             "$python" -m svdnet.train demo_augment.npz --dataset demo --cache-spectra "$cache" \
                 --epochs 10 --epochsize 300 --seed 0 --bf16 ;;
