@@ -115,6 +115,31 @@ def test_voice_sounds_only_in_sing_segments_mostly_between_200_and_3000_hz():
     assert np.sum(power[formant_region]) > 0.7 * np.sum(power)
 
 
+def test_no_training_song_uses_the_heldout_voice_family_or_soundfont():
+    from svdnet.democorpus.song import HELDOUT_PROFILE, PROFILES
+
+    heldout = PROFILES["heldout"]
+    assert heldout == HELDOUT_PROFILE
+    for split in ("train", "valid", "test"):
+        profile = PROFILES[split]
+        assert not set(profile.voice_families) & set(heldout.voice_families)
+        assert profile.soundfont != heldout.soundfont
+
+
+def test_voice_level_against_the_band_stays_in_the_drawn_range():
+    from svdnet.democorpus.song import VOICE_LEVEL_DB, Profile
+
+    # The additive band and no chain keep this quick; levels are set the same way.
+    profile = Profile(("rosenberg", "hnm"), None, False)
+    for seed in range(3):
+        stems, segments = render_stems(np.random.default_rng(seed), 20.0, SR, profile)
+        band = sum(v for k, v in stems.items() if k.startswith("band/"))
+        inside = sing_mask(segments, len(band))
+        level_db = 10 * np.log10(np.mean(stems["voice"][inside] ** 2) / np.mean(band**2))
+        # Phrases vary by +-3 dB around the song's level, and rests dilute the mean.
+        assert VOICE_LEVEL_DB[0] - 6 < level_db < VOICE_LEVEL_DB[1] + 3
+
+
 def test_formant_filter_puts_spectral_peaks_at_the_vowel_formants():
     noise = np.random.default_rng(0).standard_normal(4 * SR)
     block = 110
