@@ -41,21 +41,19 @@ from svdnet.cli import (
     positive_int,
     run_cli,
 )
-from svdnet.device import on_device, pick_device
-from svdnet.files import check_output_file
+from svdnet.device import on_device
 from svdnet.model import HIDDEN_LAYERS, LAYERS, load_classifier
 from svdnet.training import (
     batch_loader,
-    checkpoint_path,
     default_meanstd,
     excerpt_batches,
     finite_step,
-    load_checkpoint,
     read_meanstd,
     restore_rng_states,
     run_epoch,
     save_epoch,
     standardised_split,
+    start_checkpoint,
     stop_on_divergence,
 )
 
@@ -279,20 +277,12 @@ def train(args):
 
     Under torchrun, each process trains on its part of every batch and rank 0 writes.
     """
-    distributed.check_batch_split(args.batchsize)
-    device = distributed.rank_device(pick_device(args.device))
-    with distributed.process_group(device):
-        return _train(args, device)
+    return distributed.run(_train, args)
 
 
 def _train(args, device):
     config = {k: getattr(args, k) for k in RESUME_KEYS}
-    ckpt = checkpoint_path(args.out)
-    for path, what in ((args.out, "inverter file"), (ckpt, "checkpoint")):
-        check_output_file(path, what)
-    state = load_checkpoint(ckpt, config) if args.resume else None
-    if state is None and ckpt.exists():
-        logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
+    ckpt, state = start_checkpoint(args.out, "inverter file", config, args.resume)
 
     classifier = on_device(load_classifier(args.classifier, device), device)
     mean, std = read_meanstd(args.meanstd or default_meanstd(args.classifier, args.dataset))

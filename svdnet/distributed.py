@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from svdnet.device import pick_device
 from svdnet.errors import InputError
 
 # How long the other ranks wait while rank 0 alone prepares (decodes a corpus into the
@@ -105,6 +106,19 @@ def rank_device(device):
     device = torch.device("cuda", local_rank())
     torch.cuda.set_device(device)
     return device
+
+
+def run(train, args):
+    """Call ``train(args, device)`` as this process's part of a torchrun job, or alone.
+
+    ``args.batchsize`` must split evenly over the processes; ``device`` is the one
+    ``args.device`` names, under torchrun on GPUs this process's GPU. The process group
+    lasts for the call.
+    """
+    check_batch_split(args.batchsize)
+    device = rank_device(pick_device(args.device))
+    with process_group(device):
+        return train(args, device)
 
 
 @contextlib.contextmanager

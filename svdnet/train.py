@@ -48,19 +48,17 @@ from svdnet.cli import (
     run_cli,
 )
 from svdnet.dataset import load_split
-from svdnet.device import on_device, pick_device
-from svdnet.files import check_output_file
+from svdnet.device import on_device
 from svdnet.model import SVDNet
 from svdnet.training import (
     batch_loader,
-    checkpoint_path,
     excerpt_batches,
     finite_step,
-    load_checkpoint,
     restore_rng_states,
     run_epoch,
     save_epoch,
     standardised_split,
+    start_checkpoint,
     stop_on_divergence,
 )
 
@@ -271,22 +269,14 @@ def train(args):
 
     Under torchrun, each process trains on its part of every batch and rank 0 writes.
     """
-    distributed.check_batch_split(args.batchsize)
-    device = distributed.rank_device(pick_device(args.device))
-    with distributed.process_group(device):
-        return _train(args, device)
+    return distributed.run(_train, args)
 
 
 def _train(args, device):
     config = {k: getattr(args, k) for k in RESUME_KEYS}
     if not args.dropout:  # recorded only when off: older checkpoints still resume
         config["dropout"] = False
-    ckpt = checkpoint_path(args.out)
-    for path, what in ((args.out, "weight file"), (ckpt, "checkpoint")):
-        check_output_file(path, what)
-    state = load_checkpoint(ckpt, config) if args.resume else None
-    if state is None and ckpt.exists():
-        logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
+    ckpt, state = start_checkpoint(args.out, "weight file", config, args.resume)
 
     filterbank = mel_filterbank()
     # A pitch shift by 0.7 reads bins up to 372 / 0.7: keep all 513 for the augmentation.

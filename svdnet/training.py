@@ -23,7 +23,7 @@ from svdnet import distributed
 from svdnet.audio import EXCERPT_FRAMES, load_meanstd, log_mel, mel_filterbank, standardise
 from svdnet.dataset import load_split
 from svdnet.errors import InputError, TrainingDiverged
-from svdnet.files import atomic_output
+from svdnet.files import atomic_output, check_output_file
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,36 @@ def save_epoch(path, model, optimizer, epoch, config, **extra):
         rng = {**rng, "ranks": ranks}
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
     save_checkpoint(path, {**state, "rng": rng, "config": config, **extra})
+
+
+def start_checkpoint(out, what, config, resume):
+    """The checkpoint beside ``out`` and, with ``resume``, the state to continue from.
+
+    Parameters
+    ----------
+    out : Path
+        The final weight file.
+    what : str
+        What ``out`` is, for the error when it cannot be written.
+    config : dict
+        The settings of this run, which a resumed checkpoint must share.
+    resume : bool
+        Whether to continue from the checkpoint (:func:`load_checkpoint`).
+
+    Returns
+    -------
+    ckpt : Path
+        ``OUT.ckpt``; a fresh run over an existing one warns that it will be overwritten.
+    state : dict or None
+        The checkpoint's contents when resuming, else None.
+    """
+    ckpt = checkpoint_path(out)
+    for path, kind in ((out, what), (ckpt, "checkpoint")):
+        check_output_file(path, kind)
+    state = load_checkpoint(ckpt, config) if resume else None
+    if state is None and ckpt.exists():
+        logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
+    return ckpt, state
 
 
 def load_checkpoint(path, config):
