@@ -7,9 +7,28 @@ non-formant spectral envelopes, and voice and lead levels are drawn from the sam
 so a detector has to learn the voice itself (moving formants, consonants, breathy source)
 rather than loudness or wiggly pitch. Labels are the exact synthesis timeline.
 
-One module per concern: ``dsp`` (signal helpers), ``arrangement`` (keys, sections,
-melodies, chords, labels), ``melody`` (pitch contours and gates), ``voice``,
-``instruments``, ``song`` (stems and mix) and ``writer`` (files and command line).
+One module per concern:
+
+- ``dsp``: signal helpers shared by voices, instruments and mix
+- ``arrangement``: keys, sections, melodies, chords and labels
+- ``melody``: expressive pitch contours, levels and gates for voices and leads
+- ``voice``: the singing voices (first generation and dispatch to the second)
+- ``singers``: second-generation singers drawn from wide random ranges
+- ``phonetics``: lyrics as phonemes of several languages, syllables and a score
+- ``glottal``: glottal sources (Rosenberg and Liljencrants-Fant pulses)
+- ``tract``: vocal-tract filters (resonator cascade, parallel formant bank)
+- ``hnm``: harmonic-plus-noise voices
+- ``vocals``: one score sung by one to six voices of one family
+- ``instruments``: additive-synthesis band and lead instruments
+- ``soundfont``: General-MIDI rendering on sampled instruments
+- ``styles``: the soundfont band's program families, styles and drum grooves, as data
+- ``patterns``: bass lines, chord rhythms, arpeggios and drum grooves on the beat grid
+- ``band``: the soundfont band's arrangement and render, and expressive leads
+- ``filters``: zero-phase filters and latency removal for the recording chain
+- ``rooms``: synthetic impulse responses and reverbs
+- ``chain``: the randomised recording chain per stem and the mastering
+- ``song``: one song's stems, mix and labels
+- ``writer``: files on disk and the command line
 
 Layout written under ``ROOT/datasets/demo``::
 

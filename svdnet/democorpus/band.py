@@ -12,171 +12,25 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from svdnet.democorpus.arrangement import Key, Note, _chord_schedule, _voicing
+from svdnet.democorpus.arrangement import Key, Note, _chord_schedule
 from svdnet.democorpus.dsp import _rms, _samples
-from svdnet.democorpus.soundfont import DRUM_KITS, FORBIDDEN_PROGRAMS, Part, render_parts
-
-Hit = tuple[float, float, int, int]  # (onset_beats, length_beats, midi, velocity)
-
-Chord = tuple[float, float, list[int]]  # (onset_beats, length_beats, pitch classes)
-
-
-def _family(low: int, high: int) -> tuple[int, ...]:
-    return tuple(p for p in range(low, high + 1) if p not in FORBIDDEN_PROGRAMS)
-
-
-PIANOS, CHROMATIC, ORGANS, GUITARS = _family(0, 7), _family(8, 15), _family(16, 23), _family(24, 31)
-BASSES, STRINGS, BRASS, REEDS = _family(32, 39), _family(40, 51), _family(56, 63), _family(64, 71)
-PIPES, SYNTH_LEADS, PADS, ETHNIC = (
-    _family(72, 79),
-    _family(80, 87),
-    _family(88, 95),
-    _family(104, 111),
+from svdnet.democorpus.patterns import Chord, Hit, _drum_hits, _pitched_hits
+from svdnet.democorpus.soundfont import DRUM_KITS, Part, render_parts
+from svdnet.democorpus.styles import (
+    BAND_PROGRAMS,
+    GUITARS,
+    LEAD_PROGRAMS,
+    LEAD_TOP_MIDI,
+    PIANOS,
+    ROLES,
+    SOLO_STYLES,
+    STYLES,
 )
-
-
-BAND_PROGRAMS = (
-    PIANOS + CHROMATIC + ORGANS + GUITARS + BASSES + STRINGS + BRASS + REEDS + PIPES
-    + SYNTH_LEADS + PADS + ETHNIC
-)  # fmt: skip
-
-
-LEAD_PROGRAMS = (
-    21, 22, 24, 25, 26, 27, 28, 29, 30, 40, 41, 42, 56, 57, 59, 60, 64, 65, 66, 67, 68, 69,
-    71, 72, 73, 74, 75, 77, 78, 79, 80, 81, 82, 83, 84, 86, 87, 104, 110, 111,
-)  # fmt: skip
-
-
-# Highest MIDI note that sounds in both soundfonts, where it is below the voice's A5.
-LEAD_TOP_MIDI = {28: 84, 67: 73, 78: 79}
-
 
 BEND_RANGE = 12  # semitones, set by RPN 0 for the leads
 
 
 CONTROL_S = 0.005  # pitch-bend update interval of the leads
-
-
-# Roles of the band. One stereo render costs about as much as the rest of a song, so the
-# band is rendered once, its roles split between the left and the right channel: two stems.
-ROLES = ("drums", "bass", "keys", "guitar", "strings", "arp")
-
-
-# Per style: drum grooves (empty: no drums), P(swing), and per role
-# (probability, program pool, pattern pool). "solo" styles play the bass line on the
-# same instrument as the chords (a pianist's left hand, a guitarist's thumb).
-STYLES = {
-    "solo_piano": ((), 0.2, {
-        "bass": (1.0, PIANOS[:6], ("roots", "root_fifth", "held", "eighths")),
-        "keys": (1.0, PIANOS[:6], ("arpeggio", "beats", "halves", "held")),
-    }),
-    "solo_guitar": ((), 0.2, {
-        "bass": (1.0, (24, 25, 26, 27), ("roots", "root_fifth")),
-        "guitar": (1.0, (24, 25, 26, 27), ("strum", "arpeggio")),
-    }),
-    "ballad": (("ballad", "halftime"), 0.2, {
-        "drums": (0.5, (), ()),
-        "bass": (0.7, (32, 33, 35), ("held", "roots")),
-        "keys": (1.0, PIANOS[:6], ("arpeggio", "halves", "held")),
-        "strings": (0.7, STRINGS + PADS, ("held",)),
-    }),
-    "rock": (("rock", "halftime", "eighths"), 0.1, {
-        "drums": (1.0, (), ()),
-        "bass": (1.0, (33, 34, 35), ("eighths", "roots", "root_fifth")),
-        "guitar": (1.0, (25, 26, 27, 29, 30), ("power", "strum")),
-        "keys": (0.5, (0, 1, 16, 17, 18, 19), ("held", "beats")),
-    }),
-    "pop": (("pop16", "four_floor", "rock"), 0.2, {
-        "drums": (1.0, (), ()),
-        "bass": (1.0, (33, 34, 36, 38, 39), ("syncopated", "eighths", "roots")),
-        "keys": (0.8, PIANOS + CHROMATIC, ("beats", "offbeats", "arpeggio")),
-        "strings": (0.6, PADS + STRINGS, ("held",)),
-        "arp": (0.5, CHROMATIC + SYNTH_LEADS + (46,), ("arpeggio",)),
-        "guitar": (0.5, (24, 25, 27, 28), ("strum", "offbeats")),
-    }),
-    "jazz": (("jazz",), 1.0, {
-        "drums": (0.9, (), ()),
-        "bass": (1.0, (32, 33, 35), ("walking",)),
-        "keys": (0.8, (0, 1, 4, 11), ("comp",)),
-        "guitar": (0.5, (26, 24), ("comp",)),
-        "strings": (0.4, REEDS + BRASS, ("held", "stabs")),
-    }),
-    "organ_trio": (("shuffle", "jazz", "rock"), 0.6, {
-        "drums": (1.0, (), ()),
-        "bass": (1.0, (32, 33), ("walking", "roots")),
-        "keys": (1.0, ORGANS[:4], ("held", "comp", "beats")),
-    }),
-    "folk": (("shuffle", "percussion", "ballad"), 0.3, {
-        "drums": (0.4, (), ()),
-        "bass": (0.6, (32, 33), ("root_fifth", "roots")),
-        "guitar": (1.0, (24, 25), ("strum", "arpeggio")),
-        "strings": (0.5, (21, 22, 23, 40, 42, 48, 110), ("held",)),
-        "arp": (0.3, (46, 105, 106, 107), ("arpeggio",)),
-    }),
-    "orchestral": (("ballad",), 0.0, {
-        "drums": (0.2, (), ()),
-        "bass": (1.0, (42, 43, 45, 58), ("held", "roots")),
-        "strings": (1.0, (40, 42, 44, 45, 48, 49, 50, 51), ("held", "arpeggio", "beats")),
-        "keys": (0.6, BRASS + REEDS + PIPES, ("held", "stabs")),
-        "arp": (0.5, (8, 9, 10, 11, 12, 13, 14, 46), ("arpeggio",)),
-    }),
-    "electronic": (("four_floor", "pop16"), 0.1, {
-        "drums": (1.0, (), ()),
-        "bass": (1.0, (38, 39, 81, 87), ("syncopated", "eighths", "pulse")),
-        "strings": (0.9, PADS, ("held",)),
-        "arp": (0.8, SYNTH_LEADS + CHROMATIC, ("arpeggio",)),
-        "keys": (0.4, (4, 5, 16, 90), ("offbeats", "stabs")),
-    }),
-    "reggae": (("one_drop",), 0.5, {
-        "drums": (1.0, (), ()),
-        "bass": (1.0, (32, 33, 34), ("syncopated", "roots")),
-        "guitar": (1.0, (26, 27, 28), ("offbeats",)),
-        "keys": (0.7, (0, 4, 16, 17, 18), ("offbeats", "held")),
-    }),
-    "latin": (("bossa", "percussion"), 0.1, {
-        "drums": (1.0, (), ()),
-        "bass": (1.0, (32, 33), ("root_fifth", "syncopated")),
-        "guitar": (1.0, (24, 25), ("comp", "arpeggio", "strum")),
-        "keys": (0.4, (0, 4, 11, 12), ("comp",)),
-        "strings": (0.3, (56, 61, 65, 66, 73, 48), ("held", "stabs")),
-    }),
-    "world": (("percussion", "ballad"), 0.3, {
-        "drums": (0.6, (), ()),
-        "bass": (0.6, (32, 33, 43), ("held", "root_fifth")),
-        "arp": (1.0, ETHNIC + CHROMATIC, ("arpeggio", "strum")),
-        "strings": (0.7, (48, 49, 89, 104, 109, 21), ("held",)),
-    }),
-}  # fmt: skip
-
-
-SOLO_STYLES = ("solo_piano", "solo_guitar")
-
-
-# One bar of 16ths per GM drum note: x accent, o normal, g ghost, - rest. Hi-hats keep
-# time instead of ride cymbals: every ride hit rings for seconds in the synth and a
-# ride pattern alone would triple the cost of a render.
-DRUM_GROOVES = {
-    "rock": {36: "x-------x-o-----", 38: "----x-------x---", 42: "x-o-x-o-x-o-x-o-"},
-    "eighths": {36: "x---o---x---o---", 38: "----x-------x---", 42: "x-x-x-x-x-x-x-x-"},
-    "halftime": {36: "x-----o---------", 38: "--------x-------", 42: "x-o-x-o-x-o-x-o-"},
-    "pop16": {36: "x-----o-x-o-----", 38: "----x-------x---", 42: "xooxxooxxooxxoox"},
-    "four_floor": {36: "x---x---x---x---", 39: "----x-------x---", 42: "o---o---o---o---",
-                   46: "--x---x---x---x-"},
-    "shuffle": {36: "x-------x-------", 38: "----x-------x---", 42: "x-o-x-o-x-o-x-o-"},
-    "jazz": {42: "x---x-o-x---x-o-", 44: "----x-------x---", 36: "g-------g-------",
-             38: "------g-------g-"},
-    "ballad": {36: "x-------x-------", 37: "----x-------x---", 42: "x---x---x---x---"},
-    "one_drop": {36: "--------x-------", 37: "--------x-------", 42: "x-o-x-o-x-o-x-o-"},
-    "bossa": {36: "x--ox--ox--ox--o", 37: "x--o--o---o--o--", 42: "xoxoxoxoxoxoxoxo"},
-    "percussion": {62: "x-o---o-x-o---o-", 63: "---o-------o----", 64: "----x-------x-o-",
-                   70: "xoxoxoxoxoxoxoxo"},
-}  # fmt: skip
-
-
-HIT_LEVELS = {"x": 1.0, "o": 0.75, "g": 0.4}
-
-
-TOMS = (50, 48, 47, 45, 43, 41)
 
 
 @dataclass(frozen=True)
@@ -205,166 +59,6 @@ class LeadStyle:
 
 def _vel(level: float, rng: np.random.Generator) -> int:
     return int(np.clip(round(level * rng.uniform(0.9, 1.05)), 1, 127))
-
-
-# --- band arrangement ------------------------------------------------------------------------
-
-
-def _with_seventh(key: Key, pcs: list[int]) -> list[int]:
-    """Add the diatonic seventh above a triad's root."""
-    degree = key.steps.index((pcs[0] - key.root_pc) % 12)
-    return pcs + [(key.root_pc + key.steps[(degree + 6) % 7]) % 12]
-
-
-def _bass_line(rng: np.random.Generator, chords: list[Chord], kind: str, low: int) -> list[Hit]:
-    """Bass notes under the chords: roots, fifths, pulses, walking lines or a riff."""
-    riff = rng.random(16) < 0.35
-    riff[0] = True
-    hits = []
-    for i, (onset, length, pcs) in enumerate(chords):
-        root = _voicing(pcs[:1], low)[0]
-        fifth = _voicing(pcs[2:3], root)[0]
-        nxt = _voicing(chords[(i + 1) % len(chords)][2][:1], low)[0]
-        if kind == "held":
-            hits.append((onset, length * 0.98, root, 90))
-        elif kind in ("roots", "pulse", "eighths"):
-            step = {"roots": 2.0, "pulse": 1.0, "eighths": 0.5}[kind]
-            hits += [(onset + b, step * 0.9, root, 100) for b in np.arange(0, length, step)]
-        elif kind == "root_fifth":
-            hits += [
-                (onset + b, 1.9, (root, fifth)[int(b / 2) % 2], 100)
-                for b in range(0, int(length), 2)
-            ]
-        elif kind == "walking":
-            hits += _walk(rng, root, nxt, onset, length)
-        else:  # a per-song riff on a 16th grid: root, octave or fifth
-            for s in np.nonzero(np.tile(riff, int(length / 4)))[0]:
-                midi = int(rng.choice([root, root, root + 12, fifth]))
-                hits.append((onset + s / 4, 0.45, midi, 100 if s % 4 == 0 else 80))
-    return hits
-
-
-def _walk(
-    rng: np.random.Generator, root: int, target: int, onset: float, length: float
-) -> list[Hit]:
-    """Quarter notes that leave the root and approach the next root by a semitone."""
-    n = int(length)
-    pitches = root + np.cumsum(np.concatenate([[0], rng.choice([-2, -1, 1, 2, 3, 4], n - 1)]))
-    pitches[-1] = target + rng.choice([-1, 1])
-    return [(onset + b, 0.95, int(p), 95) for b, p in enumerate(pitches)]
-
-
-def _chord_hits(
-    rng: np.random.Generator,
-    chords: list[Chord],
-    kind: str,
-    low: int,
-    key: Key,
-    jazz: bool,
-    beat_s: float,
-) -> list[Hit]:
-    """Chord notes of one accompaniment pattern, voiced in the octave above ``low``."""
-    eighth_rhythm = rng.random(8) < 0.45
-    eighth_rhythm[0] = True
-    direction = rng.choice(["up", "updown", "random"])
-    # Sixteenth arpeggios only at slow tempi: more than ~8 notes a second of a ringing
-    # instrument piles up synth voices and doubles the render time.
-    rate = 0.25 if beat_s >= 0.5 and rng.random() < 0.5 else 0.5
-    strum_beats = rng.uniform(0.02, 0.08)
-    hits = []
-    for onset, length, pcs in chords:
-        pcs = _with_seventh(key, pcs) if jazz else pcs
-        midis = _voicing(pcs, low)
-        if kind in ("strum", "power"):
-            midis = _guitar_voicing(pcs, low, power=kind == "power")
-        if kind == "held":
-            hits += [(onset, length * 0.98, m, 80) for m in midis + [midis[0] + 12]]
-        elif kind in ("beats", "halves", "offbeats"):
-            step, shift = {"beats": (1, 0), "halves": (2, 0), "offbeats": (1, 0.5)}[kind]
-            span = 0.4 if kind == "offbeats" else step * 0.9
-            hits += [
-                (onset + b + shift, span, m, 90) for b in np.arange(0, length, step) for m in midis
-            ]
-        elif kind == "arpeggio":
-            hits += _arpeggio(rng, midis, onset, length, rate, direction)
-        elif kind in ("strum", "power", "stabs", "comp"):
-            hits += _rhythm_chords(rng, midis, onset, length, kind, eighth_rhythm, strum_beats)
-    return hits
-
-
-def _guitar_voicing(pcs: list[int], low: int, power: bool) -> list[int]:
-    """Open-position-like spread: root, fifth, octave, third, fifth (power: no third)."""
-    root = _voicing(pcs[:1], low - 12)[0]
-    fifth = root + (pcs[2] - pcs[0]) % 12
-    third = root + 12 + (pcs[1] - pcs[0]) % 12
-    return [root, fifth, root + 12] if power else [root, fifth, root + 12, third, fifth + 12]
-
-
-def _arpeggio(
-    rng: np.random.Generator, midis: list[int], onset: float, length: float, rate: float, how: str
-) -> list[Hit]:
-    """Broken chord over two octaves at eighths or sixteenths."""
-    tones = midis + [m + 12 for m in midis]
-    if how == "updown":
-        tones = tones + tones[-2:0:-1]
-    n = int(length / rate)
-    order = rng.integers(len(tones), size=n) if how == "random" else np.arange(n) % len(tones)
-    return [
-        (onset + i * rate, rate * 1.8, tones[j], 85 if i % 2 else 95) for i, j in enumerate(order)
-    ]
-
-
-def _rhythm_chords(
-    rng: np.random.Generator,
-    midis: list[int],
-    onset: float,
-    length: float,
-    kind: str,
-    eighth_rhythm: np.ndarray,
-    strum_beats: float,
-) -> list[Hit]:
-    """Chords on a per-song eighth-note rhythm: strums (spread strings), stabs or comping."""
-    if kind == "comp":  # jazz comping changes its rhythm every chord
-        eighth_rhythm = rng.random(8) < 0.3
-    span = {"strum": 0.9, "power": 0.45, "stabs": 0.3, "comp": 0.6}[kind]
-    hits = []
-    for e in np.nonzero(np.tile(eighth_rhythm, int(length / 4)))[0]:
-        down = e % 2 == 0
-        order = midis if down or kind != "strum" else midis[::-1]
-        spread = strum_beats if kind == "strum" else 0.0
-        for j, m in enumerate(order):
-            hits.append((onset + e / 2 + j * spread, span, m, 100 if down else 80))
-    return hits
-
-
-def _drum_hits(rng: np.random.Generator, n_bars: int, groove: str) -> list[Hit]:
-    """A drum groove with ghost-note variation, fills before phrase ends, crashes after."""
-    grid = DRUM_GROOVES[groove]
-    phrase = int(rng.choice([4, 8]))
-    fill_prob, variation = rng.uniform(0.3, 1.0), rng.uniform(0.0, 0.08)
-    hits = []
-    for bar in range(n_bars):
-        fill = bar % phrase == phrase - 1 and rng.random() < fill_prob
-        n_steps = 16 - 4 * int(rng.integers(1, 3)) if fill else 16
-        for note, pattern in grid.items():
-            for s, c in enumerate(pattern[:n_steps]):
-                if c != "-" or rng.random() < variation:
-                    level = HIT_LEVELS.get(c, 0.4)
-                    hits.append((bar * 4 + s / 4, 0.25, note, int(110 * level)))
-        if fill:
-            hits += _fill(rng, bar * 4 + n_steps / 4, (16 - n_steps) // 2)
-        if bar % phrase == 0 and bar > 0:
-            hits.append((bar * 4, 1.0, int(rng.choice([49, 57])), 110))
-    return hits
-
-
-def _fill(rng: np.random.Generator, start: float, n: int) -> list[Hit]:
-    """Eighth or sixteenth notes down the toms (or the snare) to the next bar."""
-    step = 0.25 if rng.random() < 0.5 else 0.5
-    n_hits = int(n / 2 / step)
-    drums = np.array(TOMS) if rng.random() < 0.7 else np.full(len(TOMS), 38)
-    idx = np.minimum(np.arange(n_hits) * len(drums) // max(n_hits, 1), len(drums) - 1)
-    return [(start + i * step, step, int(drums[j]), 100) for i, j in enumerate(idx)]
 
 
 # --- from beats to parts -------------------------------------------------------------------
@@ -471,24 +165,6 @@ def _role_parts(
         second.notes = _notes(rng, double, groove, rng.uniform(60, 100), np.ones(n_bars, bool))
         parts["guitar"].append(second)
     return parts
-
-
-def _pitched_hits(
-    rng: np.random.Generator,
-    role: str,
-    kind: str,
-    chords: list[Chord],
-    key: Key,
-    jazz: bool,
-    solo: bool,
-    beat_s: float,
-) -> list[Hit]:
-    """The notes of one pitched role, in a register drawn around the role's usual one."""
-    if role == "bass":
-        low = int(rng.integers(36, 44)) if solo else int(rng.integers(26, 34))
-        return _bass_line(rng, chords, kind, low)
-    low = {"keys": 52, "guitar": 50, "strings": 55, "arp": 60}[role] + int(rng.integers(-5, 6))
-    return _chord_hits(rng, chords, kind, low, key, jazz, beat_s)
 
 
 def render_band(

@@ -16,8 +16,6 @@ removed, band limits are zero-phase, rooms add their reflections after the direc
 
 from __future__ import annotations
 
-import functools
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +23,15 @@ import pedalboard
 from scipy import signal
 
 from svdnet.democorpus.dsp import PEAK_MAX, _db
+from svdnet.democorpus.filters import _advance, _band_sos, _lowpass_sos, _mp3_latency, _zero_phase
+from svdnet.democorpus.filters import measure_lag as measure_lag
+from svdnet.democorpus.rooms import (
+    AlgorithmicRoom,
+    ConvolutionRoom,
+    _algorithmic_room,
+    _convolve_room,
+)
+from svdnet.democorpus.rooms import _room_response as _room_response
 
 ROLES = ("voice", "lead", "band")
 
@@ -79,33 +86,6 @@ class Modulation:
     delay_s: float  # chorus centre delay or echo time
     feedback: float
     mix: float
-
-
-@dataclass(frozen=True)
-class ConvolutionRoom:
-    """Synthetic stereo room: early reflections and a noise tail decaying faster in the highs.
-
-    ``seed`` makes the impulse response; ``hf_ratio`` is RT60 at the top band over RT60
-    at the bottom band.
-    """
-
-    rt60_s: float
-    predelay_s: float
-    hf_ratio: float
-    n_reflections: int
-    early_gain: float  # energy of the early reflections relative to the tail
-    wet_gain: float  # reverberant over direct amplitude; 0 leaves the dry signal
-    seed: int
-
-
-@dataclass(frozen=True)
-class AlgorithmicRoom:
-    """pedalboard's Freeverb-style reverb; ``wet_gain`` 0 leaves the dry signal."""
-
-    room_size: float
-    damping: float
-    width: float
-    wet_gain: float
 
 
 @dataclass(frozen=True)
@@ -556,112 +536,6 @@ def _pan(y: np.ndarray, pan: float) -> np.ndarray:
     """Constant-power panning of a mono signal to ``(2, n)``."""
     angle = (pan + 1.0) * np.pi / 4.0
     return np.stack([np.cos(angle) * y, np.sin(angle) * y])
-
-
-def _algorithmic_room(room: AlgorithmicRoom, stereo: np.ndarray, sr: int) -> np.ndarray:
-    # pedalboard's reverb scales its dry path by 2, hence dry_level 0.5 for unity; its tail
-    # comes out about twice as strong as a unit-energy response, hence half the wet gain.
-    reverb = pedalboard.Reverb(room.room_size, room.damping, 0.5 * room.wet_gain, 0.5, room.width)
-    return reverb(stereo.astype(np.float32), sr)
-
-
-def _convolve_room(room: ConvolutionRoom, y: np.ndarray, sr: int) -> np.ndarray:
-    """The reverberant part (no direct sound) of a mono signal in a room, ``(2, n)``."""
-    response = _room_response(room, sr)
-    wet = signal.oaconvolve(y.astype(np.float32)[None], response, axes=1)
-    return wet[:, : len(y)]
-
-
-def _room_response(room: ConvolutionRoom, sr: int) -> np.ndarray:
-    """Stereo impulse response without the direct sound, unit energy per channel, float32.
-
-    The tail is noise split into bands, each decaying with its own RT60 (high frequencies
-    die first, as walls and air absorb them); early reflections are sparse signed taps.
-    """
-    rng = np.random.default_rng(room.seed)
-    n_pre = int(room.predelay_s * sr)
-    n = n_pre + max(int(room.rt60_s * sr), 16)
-    t_s = np.arange(n - n_pre) / sr
-    edges_hz = [0.0, 400.0, 1500.0, 4000.0, sr / 2]
-    out = np.zeros((2, n))
-    for channel in range(2):
-        tail = np.zeros(len(t_s))
-        for band, (low_hz, high_hz) in enumerate(itertools.pairwise(edges_hz)):
-            rt60_s = room.rt60_s * room.hf_ratio ** (band / (len(edges_hz) - 2))
-            noise = signal.sosfilt(_band_sos(low_hz, high_hz, sr), rng.standard_normal(len(t_s)))
-            tail += noise * np.exp(-6.9 * t_s / rt60_s)
-        onset = np.minimum(t_s / 0.01, 1.0)  # the diffuse tail builds up over ~10 ms
-        tail *= onset / np.sqrt(np.sum((tail * onset) ** 2))
-        early = np.zeros(len(t_s))
-        taps = rng.integers(1, min(int(0.06 * sr), len(t_s)), room.n_reflections)
-        np.add.at(early, taps, rng.choice([-1.0, 1.0], len(taps)) * np.exp(-taps / (0.03 * sr)))
-        early *= np.sqrt(room.early_gain / max(np.sum(early**2), 1e-12))
-        response = tail + early
-        out[channel, n_pre:] = response / np.sqrt(np.sum(response**2))
-    return out.astype(np.float32)
-
-
-@functools.lru_cache(maxsize=64)
-def _band_sos(low_hz: float, high_hz: float, sr: int) -> np.ndarray:
-    """Second-order Butterworth band: high-pass, low-pass or band-pass as the edges allow."""
-    nyquist = sr / 2
-    if low_hz <= 0:
-        return signal.butter(2, min(high_hz, 0.99 * nyquist), "lowpass", fs=sr, output="sos")
-    if high_hz >= 0.99 * nyquist:
-        return signal.butter(2, low_hz, "highpass", fs=sr, output="sos")
-    return signal.butter(2, (low_hz, high_hz), "bandpass", fs=sr, output="sos")
-
-
-@functools.lru_cache(maxsize=64)
-def _lowpass_sos(cutoff_hz: float, sr: int) -> np.ndarray:
-    return signal.butter(8, min(cutoff_hz, 0.99 * sr / 2), "lowpass", fs=sr, output="sos")
-
-
-def _zero_phase(sos: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Forward-backward filtering along the last axis: no delay at any frequency."""
-    padlen = min(3 * (2 * len(sos) + 1), y.shape[-1] - 1)
-    return signal.sosfiltfilt(sos, y, axis=-1, padlen=max(padlen, 0))
-
-
-@functools.lru_cache(maxsize=32)
-def _mp3_latency(quality: int, sr: int) -> int:
-    """Samples by which pedalboard's MP3 round trip delays a signal (measured once)."""
-    probe = np.random.default_rng(0).standard_normal(sr) * 0.1
-    coded = pedalboard.MP3Compressor(float(quality))(probe.astype(np.float32)[None], sr)[0]
-    return measure_lag(probe, coded.astype(np.float64), max_lag=4096)
-
-
-def measure_lag(reference: np.ndarray, y: np.ndarray, max_lag: int) -> int:
-    """Delay of ``y`` behind ``reference`` in samples, by cross-correlation.
-
-    Parameters
-    ----------
-    reference, y : numpy.ndarray
-        Signals of equal length, shape ``(n,)``.
-    max_lag : int
-        Largest delay, either sign, to consider.
-
-    Returns
-    -------
-    int
-        Positive when ``y`` comes late.
-    """
-    correlation = signal.correlate(y, reference, mode="full", method="fft")
-    lags = np.arange(-len(reference) + 1, len(y))
-    window = np.abs(lags) <= max_lag
-    return int(lags[window][np.argmax(correlation[window])])
-
-
-def _advance(y: np.ndarray, lag: int) -> np.ndarray:
-    """Shift ``y`` earlier by ``lag`` samples (later when negative), keeping its length."""
-    if lag == 0:
-        return y
-    out = np.zeros_like(y)
-    if lag > 0:
-        out[: len(y) - lag] = y[lag:]
-    else:
-        out[-lag:] = y[: len(y) + lag]
-    return out
 
 
 def _active_rms(x: np.ndarray, sr: int) -> float:
