@@ -144,6 +144,10 @@ def check_args(parser, args):
         parser.error(f"--n_conv_layers/--n_conv_filters do not apply to {args.layer}")
     if args.featloss_weight and not args.featloss_layer:
         parser.error("--featloss-weight needs --featloss-layer")
+    # Batch norm in training needs two excerpts a batch.
+    for option, value in (("--batchsize", args.batchsize), ("--max-excerpts", args.max_excerpts)):
+        if value == 1:
+            parser.error(f"{option} must be at least 2: batch norm needs two excerpts a batch")
 
 
 def weight_penalty(inverter):
@@ -235,18 +239,24 @@ class RankBatches(torch.utils.data.IterableDataset):
 
     Yields ``(n_excerpts, excerpts)``: the size of the global batch and this process's
     contiguous part of it (all of it without torchrun; possibly none of a last batch
-    smaller than the number of processes), float32 (part, 115, 80).
+    smaller than the number of processes), float32 (part, 115, 80). A last batch of a
+    single excerpt is left out: batch norm in training needs two values per channel,
+    which a dense layer's features of one excerpt do not give.
     """
 
     def __init__(self, mels_list, order, batchsize):
         self.mels_list, self.order, self.batchsize = mels_list, order, batchsize
 
     def __len__(self):
-        return -(-len(self.order) // self.batchsize)
+        return len(self._firsts())
+
+    def _firsts(self):
+        firsts = range(0, len(self.order), self.batchsize)
+        return [first for first in firsts if len(self.order) - first > 1]
 
     def __iter__(self):
         none = np.zeros((0, EXCERPT_FRAMES, N_MELS), np.float32)
-        for first in range(0, len(self.order), self.batchsize):
+        for first in self._firsts():
             picks = self.order[first : first + self.batchsize]
             part = picks[distributed.shard(len(picks))]
             yield len(picks), next(excerpt_batches(self.mels_list, part, max(len(part), 1)), none)

@@ -167,6 +167,31 @@ def test_featloss_weight_without_a_layer_is_a_usage_error(tiny_dataset, classifi
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_a_last_batch_of_one_excerpt_is_left_out_where_batch_norm_needs_two(
+    tiny_dataset, classifier_file, tmp_path
+):
+    # 9 excerpts in batches of 4: 4, 4 and 1; fc8's dense batch norm cannot take the 1.
+    out = tmp_path / "gen_fc8.npz"
+    train.train(run_args(tiny_dataset, classifier_file, out, "fc8", "--max-excerpts", "9"))
+    assert out.exists()
+    batches = train.RankBatches([np.zeros((200, 80), np.float32)], np.zeros((9, 2), int), 4)
+    assert len(batches) == 2 and [n for n, _ in batches] == [4, 4]
+    assert [n for n, _ in train.RankBatches(batches.mels_list, np.zeros((10, 2), int), 4)] == [
+        4, 4, 2
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("option", ["--batchsize", "--max-excerpts"])
+def test_batches_of_one_excerpt_are_a_usage_error(
+    tiny_dataset, classifier_file, tmp_path, option, capsys
+):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv_for(tiny_dataset, classifier_file, tmp_path / "x.npz", "fc8", option, "1"))
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
+
+
 def test_evaluate_reports_the_mse_of_each_inverter_found(
     tiny_dataset, classifier_file, tmp_path, capsys, caplog
 ):
