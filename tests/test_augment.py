@@ -136,3 +136,11 @@ def test_a_batch_is_a_function_of_the_generator_state(augment_on):
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ya, yb)
     assert not np.array_equal(a, c)
+
+
+def test_stretch_and_shift_take_their_own_ranges(monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(augment, "stretch_shift", lambda s, a, b: drawn.update(a=a, b=b))
+    augment.random_stretch_shift(np.zeros((3000, 1, 1)), np.random.default_rng(0), 0.1, 0.4)
+    assert 0.9 <= drawn["a"].min() < 0.91 and 1.09 < drawn["a"].max() <= 1.1
+    assert 0.6 <= drawn["b"].min() < 0.61 and 1.39 < drawn["b"].max() <= 1.4

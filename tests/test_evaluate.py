@@ -5,10 +5,14 @@ import math
 
 import numpy as np
 import pytest
+import scipy.optimize
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from svdnet import evaluate
 from svdnet.dataset import excerpts
+from svdnet.errors import InputError
 from svdnet.model import SVDNet
 
 
@@ -181,3 +185,41 @@ def test_no_baseline_skips_it_on_purpose(tiny_dataset, classifier_files, capsys,
     evaluate.main([*argv, "--device", "cpu", "--no-baseline"])
     table = capsys.readouterr().out
     assert "accuracy" in table and "baseline" not in table
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=6))
+def test_streamed_targets_are_those_of_the_whole_file(block_sizes):
+    # Singing from 1.0 to 2.5 s and from 4.0 s on: each block's targets continue the last.
+    labels = [(0.0, 1.0, False), (1.0, 2.5, True), (2.5, 4.0, False), (4.0, 60.0, True)]
+    blocks = [np.zeros((n, 80), np.float32) for n in block_sizes]
+    got = np.concatenate([t for _, t in evaluate._with_targets(blocks, labels)])
+    # Frame i's centre lies at (315 i + 512) / 22050 s.
+    centres = (np.arange(sum(block_sizes)) * 315 + 512) / 22050
+    expected = ((centres >= 1.0) & (centres < 2.5)) | (centres >= 4.0)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+def test_the_baseline_is_the_minimum_of_the_penalised_cross_entropy():
+    # An independent fit of the same objective: mean BCE + l2 |w|^2, the bias not
+    # penalised; 40 correlated features of scales 0.1 to 10 need many L-BFGS iterations.
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(2000, 40)) @ rng.normal(size=(40, 40)) * np.geomspace(0.1, 10, 40)
+    targets = (frames @ rng.normal(size=40) + 5 * rng.normal(size=2000) > 0.5).astype(float)
+    l2 = 1e-3
+
+    def objective(params):
+        logits = frames @ params[:-1] + params[-1]
+        bce = np.mean(np.logaddexp(0, logits) - targets * logits)
+        return bce + l2 * np.sum(params[:-1] ** 2)
+
+    best = scipy.optimize.minimize(objective, np.zeros(41), method="BFGS", options={"gtol": 1e-12})
+    weights, bias = evaluate.fit_logistic_regression(frames, targets, l2=l2)
+    # Within 2e-5 of the minimum 0.0337 (L-BFGS's default 20 iterations stop 0.016 above).
+    assert -1e-9 < objective(np.r_[weights.numpy(), float(bias)]) - best.fun < 1e-3
+
+
+def test_a_train_split_without_frames_gives_no_baseline_but_one_line():
+    message = "^the train split holds no frames to fit the baseline on$"
+    with pytest.raises(InputError, match=message):
+        evaluate.fit_baseline([])

@@ -10,6 +10,8 @@ from inverters import evaluate as inverter_evaluate
 from inverters import train
 from inverters.model import Inverter, load_inverter
 from svdnet.audio import save_meanstd
+from svdnet.augment import excerpt_starts
+from svdnet.dataset import load_split
 from svdnet.model import SVDNet
 
 
@@ -140,6 +142,82 @@ def test_resuming_matches_an_uninterrupted_run(tiny_dataset, classifier_file, tm
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
 
 
+class Recorder:
+    """What a training run hands its pieces: each epoch's excerpts, each step's rate."""
+
+    def __init__(self, monkeypatch):
+        self.orders, self.lrs, self.loss_args = [], [], []
+        recorder = self
+
+        class RecordedBatches(train.RankBatches):
+            def __init__(self, mels_list, order, batchsize):
+                recorder.orders.append(np.array(order))
+                super().__init__(mels_list, order, batchsize)
+
+        def recorded_loss(*args, **kwargs):
+            recorder.loss_args.append(args[3:])
+            return inversion_loss(*args, **kwargs)
+
+        inversion_loss = train.inversion_loss
+        step = torch.optim.Adam.step
+
+        def recorded_step(optimizer, *args, **kwargs):
+            self.lrs.append(optimizer.param_groups[0]["lr"])
+            return step(optimizer, *args, **kwargs)
+
+        monkeypatch.setattr(train, "RankBatches", RecordedBatches)
+        monkeypatch.setattr(train, "inversion_loss", recorded_loss)
+        monkeypatch.setattr(torch.optim.Adam, "step", recorded_step)
+
+
+def expected_orders(tiny_dataset, epochs, seed=0, step=10, max_excerpts=8):
+    """``(song, start)`` of each epoch's excerpts, computed from the recipe's pieces."""
+    lengths = [len(s.spect) for s in load_split(*tiny_dataset, "train", progress=False)]
+    starts = excerpt_starts(lengths, 115, step)
+    n = len(starts)
+    return [starts[np.random.default_rng([seed, e]).permutation(n)[:max_excerpts]] for e in epochs]
+
+
+def test_a_run_follows_the_recipe_epoch_by_epoch_and_resumes_after_the_last(
+    tiny_dataset, classifier_file, tmp_path, monkeypatch, capsys, caplog
+):
+    out = tmp_path / "gen_fc8.npz"
+    common = (tiny_dataset, classifier_file, out, "fc8", "--lr-schedule", "1")
+    record = Recorder(monkeypatch)
+    train.train(run_args(*common, "--epochs", "2", "--featloss-layer", "fc7",
+                         "--featloss-weight", "0.5"))  # fmt: skip
+    # Every 10th frame, 8 excerpts an epoch, shuffled by (seed, epoch); two batches each.
+    for got, want in zip(record.orders, expected_orders(tiny_dataset, [0, 1]), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert record.lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
+    assert record.loss_args == [("fc8", "fc7", 0.5, None)] * 4  # no share without torchrun
+    printed = capsys.readouterr().out
+    assert "fc8 epoch 1/2: lr 1.00e-03, train loss" in printed
+    assert "fc8 epoch 2/2: lr 1.00e-04, train loss" in printed
+    state = torch.load(out.with_suffix(".ckpt"), weights_only=True)
+    assert len(state["losses"]) == 2 and all(np.isfinite(state["losses"]))
+
+    record = Recorder(monkeypatch)
+    with caplog.at_level("INFO", logger="inverters.train"):
+        train.train(run_args(*common, "--epochs", "3", "--featloss-layer", "fc7",
+                             "--featloss-weight", "0.5", "--resume"))  # fmt: skip
+    assert f"resuming {out.with_suffix('.ckpt')} after epoch 2" in caplog.text
+    assert f"wrote {out}" in caplog.text
+    np.testing.assert_array_equal(record.orders[0], expected_orders(tiny_dataset, [2])[0])
+    assert len(record.orders) == 1 and record.lrs == pytest.approx([1e-5, 1e-5])
+
+
+def test_a_run_trains_the_variant_its_options_ask_for(tiny_dataset, classifier_file, tmp_path):
+    out = tmp_path / "gen_conv1.npz"
+    args = run_args(tiny_dataset, classifier_file, out, "conv1")
+    args.n_conv_layers, args.n_conv_filters = 2, 5
+    inverter = train.train(args)
+    assert [tuple(b.op.weight.shape) for b in inverter.weighted_blocks()][:2] == [
+        (5, 64, 3, 3), (5, 5, 3, 3)
+    ]  # fmt: skip
+    assert len(inverter.weighted_blocks()) == len(Inverter("conv1", 2, 5).weighted_blocks())
+
+
 def test_a_nan_loss_exits_2_and_keeps_the_last_good_checkpoint(
     tiny_dataset, classifier_file, tmp_path, monkeypatch, capsys
 ):
@@ -192,6 +270,34 @@ def test_batches_of_one_excerpt_are_a_usage_error(
     assert not (tmp_path / "x.npz").exists()
 
 
+@pytest.mark.parametrize(
+    "extra, problem",
+    [
+        (["--layer", "fc8", "--n_conv_layers", "2"], "--n_conv_layers/--n_conv_filters do not "
+         "apply to fc8"),
+        (["--layer", "fc7", "--n_conv_filters", "4"], "--n_conv_layers/--n_conv_filters do not "
+         "apply to fc7"),
+        (["--layer", "fc8", "--featloss-weight", "0.1"], "--featloss-weight needs "
+         "--featloss-layer"),
+        (["--layer", "fc8", "--batchsize", "1"], "--batchsize must be at least 2: batch norm "
+         "needs two excerpts a batch"),
+        (["--layer", "fc8", "--max-excerpts", "1"], "--max-excerpts must be at least 2"),
+    ],
+)  # fmt: skip
+def test_option_combinations_outside_the_recipe_are_usage_errors(extra, problem, capsys):
+    parser = train.build_parser()
+    with pytest.raises(SystemExit) as exit_info:
+        train.check_args(parser, parser.parse_args(["c.npz", "o.npz", *extra]))
+    assert exit_info.value.code == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_conv_inverters_take_their_variant_options():
+    parser = train.build_parser()
+    argv = ["c.npz", "o.npz", "--layer", "conv1", "--n_conv_layers", "2", "--n_conv_filters", "4"]
+    train.check_args(parser, parser.parse_args(argv))  # no usage error
+
+
 def test_evaluate_reports_the_mse_of_each_inverter_found(
     tiny_dataset, classifier_file, tmp_path, capsys, caplog
 ):
@@ -205,6 +311,10 @@ def test_evaluate_reports_the_mse_of_each_inverter_found(
     assert set(results) == {"fc8", "conv1"}
     assert all(r["mse"] > 0 for r in results.values())
     assert "skipping conv5" in caplog.text
+    # Without --json, a line per layer in the network's order, four decimals.
+    inverter_evaluate.main([*argv, "--models", str(models), "--step", "50"])
+    lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert lines == [f"{layer:6s} mse {results[layer]['mse']:.4f}" for layer in ("conv1", "fc8")]
 
 
 def test_batch_norm_in_training_mode_follows_lasagne():

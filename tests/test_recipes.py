@@ -250,3 +250,33 @@ def test_a_float32_step_runs_in_float32_not_under_autocast():
             model.logits(inputs), 0.02 + 0.96 * targets
         )
     assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_the_trainers_command_line_defaults_are_the_papers_recipes():
+    svdnet_args = train.build_parser().parse_args(["out.npz"])
+    assert (svdnet_args.epochs, svdnet_args.epochsize, svdnet_args.batchsize) == (20, 2000, 32)
+    assert svdnet_args.lr == 0.01 and svdnet_args.augment and svdnet_args.dropout
+    assert not svdnet_args.bf16 and svdnet_args.seed == 0 and not svdnet_args.resume
+    args = inverter_train.build_parser().parse_args(["c.npz", "out.npz", "--layer", "fc8"])
+    assert (args.epochs, args.batchsize, args.lr, args.lr_schedule) == (30, 32, 1e-3, 0)
+    assert (args.step, args.valid_step, args.max_excerpts) == (10, 50, None)
+    assert (args.featloss_layer, args.featloss_weight) == (None, 0.0)
+    assert (args.n_conv_layers, args.n_conv_filters) == (None, None)
+    assert str(args.out) == "out.npz" and hasattr(args.out, "with_suffix")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["c.npz", "out.npz"],  # --layer is required
+        ["c.npz", "out.npz", "--layer", "fc9"],
+        ["c.npz", "out.npz", "--layer", "fc8", "--lr-schedule", "4"],
+        ["c.npz", "out.npz", "--layer", "fc8", "--featloss-layer", "conv9"],
+        ["c.npz", "out.npz", "--layer", "conv1", "--n_conv_layers", "0"],
+        ["c.npz", "out.npz", "--layer", "conv1", "--n_conv_filters", "0"],
+    ],
+)
+def test_the_inverter_trainer_refuses_options_outside_the_recipe(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        inverter_train.build_parser().parse_args(argv)
+    assert exit_info.value.code == 2

@@ -74,10 +74,23 @@ def test_batches_do_not_depend_on_the_number_of_workers(tiny_dataset):
 
 
 @pytest.mark.parametrize(
-    "device, cpus, workers", [("cuda", 16, 15), ("cuda", 1, 1), ("cpu", 16, 4), ("cpu", 2, 2)]
+    "device, cpus, local_processes, workers",
+    [
+        ("cuda", 16, 1, 15),
+        ("cuda", 1, 1, 1),
+        ("cpu", 16, 1, 4),
+        ("cpu", 2, 1, 2),
+        ("cpu", 1, 1, 1),
+        ("cpu", None, 1, 1),  # os.cpu_count() may not know
+        ("cpu", 5, 2, 2),  # two processes on one machine share its 5 CPUs: 2 each
+        ("cuda", 17, 2, 7),
+    ],
 )
-def test_default_workers_feed_a_gpu_from_every_spare_cpu(monkeypatch, device, cpus, workers):
+def test_default_workers_feed_a_gpu_from_every_spare_cpu(
+    monkeypatch, device, cpus, local_processes, workers
+):
     monkeypatch.setattr(train.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(train.distributed, "local_world_size", lambda: local_processes)
     assert train.default_workers(torch.device(device)) == workers
 
 
