@@ -144,3 +144,31 @@ def test_stretch_and_shift_take_their_own_ranges(monkeypatch):
     augment.random_stretch_shift(np.zeros((3000, 1, 1)), np.random.default_rng(0), 0.1, 0.4)
     assert 0.9 <= drawn["a"].min() < 0.91 and 1.09 < drawn["a"].max() <= 1.1
     assert 0.6 <= drawn["b"].min() < 0.61 and 1.39 < drawn["b"].max() <= 1.4
+
+
+@pytest.mark.parametrize("n_frames", [164, 165])
+def test_stretch_shift_reads_the_frames_and_bins_its_docstring_names_by_a_quadratic_spline(
+    n_frames,
+):
+    # Output frame j reads c_in + (j - c_out) / stretch, bin k reads k / shift, c = n // 2.
+    from scipy.ndimage import map_coordinates
+
+    spect = np.random.default_rng(0).random((n_frames, 400)).astype(np.float32)
+    stretch, shift = 1.2, 0.9
+    out = augment.stretch_shift(spect[None], [stretch], [shift])
+    assert out.dtype == np.float32 and out.shape == (1, 115, 372)
+    frames = n_frames // 2 + (np.arange(115) - 115 // 2) / stretch
+    bins = np.arange(372) / shift
+    grid = np.meshgrid(frames, bins, indexing="ij")
+    expected = map_coordinates(spect, grid, order=2, mode="constant", cval=0.0)
+    np.testing.assert_allclose(out[0], expected, atol=1e-5)
+
+
+def test_filter_gains_add_their_log_amplitude_to_every_frame():
+    log_mels = np.zeros((2, 3, 4), np.float32)
+    gains_db = np.array([[20.0, 0, -20, 6], [0, 0, 0, 40]])
+    out = augment.apply_gains(log_mels, gains_db)
+    assert out.dtype == np.float32
+    # +20 dB is a factor of 10 in amplitude: log(10) = 2.3026 in the natural-log magnitude.
+    np.testing.assert_allclose(out[0, 1], [2.302585, 0, -2.302585, 0.690776], atol=1e-6)
+    np.testing.assert_allclose(out[1], np.tile([0, 0, 0, 4.60517], (3, 1)), atol=1e-5)

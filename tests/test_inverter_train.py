@@ -12,6 +12,7 @@ from inverters.model import Inverter, load_inverter
 from svdnet.audio import save_meanstd
 from svdnet.augment import excerpt_starts
 from svdnet.dataset import load_split
+from svdnet.errors import InputError
 from svdnet.model import SVDNet
 
 
@@ -67,6 +68,25 @@ def test_loss_is_the_mse_plus_1e_4_times_the_weight_penalty(classifier):
         mse + 1e-4 * train.weight_penalty(inverter).item(), rel=1e-5
     )
     assert "featloss" not in terms
+
+
+def test_a_process_share_of_a_batch_divides_the_summed_errors_by_that_share(classifier):
+    # Under torchrun each process passes its share of the global batch (here 2.5 of 5).
+    torch.manual_seed(2)
+    inverter = Inverter("fc8").train()
+    inputs = torch.randn(4, 1, 115, 80)
+    loss, terms = train.inversion_loss(classifier, inverter, inputs, "fc8", "fc7", 0.5, 2.5)
+    with torch.no_grad():
+        inversion = inverter(classifier.features(inputs, ["fc8"])["fc8"])
+        fc7 = classifier.features(inversion[:, None], ["fc7"])["fc7"]
+        fc7_input = classifier.features(inputs, ["fc7"])["fc7"]
+    mse = float(((inversion - inputs[:, 0]) ** 2).sum()) / (2.5 * 115 * 80)
+    featloss = float(((fc7 - fc7_input) ** 2).sum()) / (2.5 * fc7.shape[1])
+    assert terms["mse"].item() == pytest.approx(mse, rel=1e-5)
+    assert terms["featloss"].item() == pytest.approx(featloss, rel=1e-5)
+    assert loss.item() == pytest.approx(
+        mse + 1e-4 * train.weight_penalty(inverter).item() + 0.5 * featloss, rel=1e-5
+    )
 
 
 def lr_sequence(schedule, losses, lr=1e-3):
@@ -365,6 +385,45 @@ def test_streamed_error_equals_the_error_over_the_whole_files(
     starts = excerpt_starts([len(m) for m in mels], 115, 7)
     whole = train.inversion_mse(classifier, inverter, mels, starts, "conv5", "cpu")
     assert streamed == pytest.approx(whole, rel=1e-5)
+
+
+def evaluate_args(tiny_dataset, classifier_file, *extra):
+    models = classifier_file.parent / "models"
+    for layer in ("conv1", "fc8"):
+        Inverter(layer).eval().save_lasagne(models / f"tiny_augment_gen_{layer}.npz")
+    argv = [str(classifier_file), "--dataset", tiny_dataset[1], "--models", str(models)]
+    return inverter_evaluate.build_parser().parse_args(
+        [*argv, "--dataset-path", str(tiny_dataset[0]), "--device", "cpu", *extra]
+    )
+
+
+def test_evaluation_divides_the_summed_error_by_excerpts_times_bins(
+    tiny_dataset, classifier_file, monkeypatch
+):
+    # Summed squared errors of 2 per bin, and of 3 at fc8, must give 2 and 3 exactly.
+    batches = []
+
+    def errors(classifier, inverters, batch, device):
+        batches.append(len(batch))
+        return {"conv1": 2.0 * len(batch) * 115 * 80, "fc8": 3.0 * len(batch) * 115 * 80}
+
+    monkeypatch.setattr(inverter_evaluate, "squared_errors", errors)
+    args = evaluate_args(tiny_dataset, classifier_file)
+    assert args.step == 10  # the default: every 10th frame, as in training
+    assert inverter_evaluate.evaluate(args) == {"conv1": {"mse": 2.0}, "fc8": {"mse": 3.0}}
+    # Each 6 s test file (416 frames) has an excerpt every 10 frames: 31 each.
+    assert sum(batches) == 2 * 31
+
+
+def test_evaluation_of_test_files_too_short_for_an_excerpt_is_one_line(
+    make_tiny_dataset, classifier_file, tmp_path
+):
+    root = tmp_path / "short"
+    make_tiny_dataset(root, duration_s=1.0)
+    args = evaluate_args((root, "tiny"), classifier_file)
+    message = "^no test file is long enough for an excerpt of 115 frames$"
+    with pytest.raises(InputError, match=message):
+        inverter_evaluate.evaluate(args)
 
 
 def test_a_short_run_trains_from_the_memory_mapped_cache(tiny_dataset, classifier_file, tmp_path):
