@@ -223,3 +223,28 @@ def test_a_train_split_without_frames_gives_no_baseline_but_one_line():
     message = "^the train split holds no frames to fit the baseline on$"
     with pytest.raises(InputError, match=message):
         evaluate.fit_baseline([])
+
+
+def test_the_table_has_a_column_per_split_and_model_and_a_row_per_metric():
+    def metrics(base):
+        keys = (*evaluate.METRICS, "threshold")
+        return {key: base + i / 100 for i, key in enumerate(keys)}
+
+    results = metrics(0.9) | {"baseline": metrics(0.7)}
+    results["heldout"] = metrics(0.8) | {"baseline": metrics(0.6)}
+    rows = [
+        ("accuracy", 0.9, 0.7, 0.8, 0.6),
+        ("precision", 0.91, 0.71, 0.81, 0.61),
+        ("recall", 0.92, 0.72, 0.82, 0.62),
+        ("specificity", 0.93, 0.73, 0.83, 0.63),
+        ("f1", 0.94, 0.74, 0.84, 0.64),
+        ("threshold", 0.95, 0.75, 0.85, 0.65),
+    ]
+    header = " " * 12 + "".join(
+        f" {name:>13s}" for name in ("test", "test base", "heldout", "heldout base")
+    )
+    expected = [header] + [
+        f"{key:12s}" + "".join(f" {v:13.4f}" for v in values) for key, *values in rows
+    ]
+    assert evaluate.format_table(results) == "\n".join(expected)
+    assert evaluate.format_table(metrics(0.9)).splitlines()[0].split() == ["test"]

@@ -330,7 +330,7 @@ def test_evaluate_reports_the_mse_of_each_inverter_found(
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(results) == {"fc8", "conv1"}
     assert all(r["mse"] > 0 for r in results.values())
-    assert "skipping conv5" in caplog.text
+    assert f"skipping conv5: {models / 'tiny_augment_gen_conv5.npz'} not found" in caplog.text
     # Without --json, a line per layer in the network's order, four decimals.
     inverter_evaluate.main([*argv, "--models", str(models), "--step", "50"])
     lines = capsys.readouterr().out.strip().splitlines()[-2:]
@@ -413,6 +413,12 @@ def test_evaluation_divides_the_summed_error_by_excerpts_times_bins(
     assert inverter_evaluate.evaluate(args) == {"conv1": {"mse": 2.0}, "fc8": {"mse": 3.0}}
     # Each 6 s test file (416 frames) has an excerpt every 10 frames: 31 each.
     assert sum(batches) == 2 * 31
+
+
+def test_evaluation_without_any_inverter_file_is_one_line(tiny_dataset, tmp_path):
+    message = f"^{tmp_path}: no tiny_augment_gen_<layer>.npz inverter found$"
+    with pytest.raises(InputError, match=message):
+        inverter_evaluate.load_inverters(tmp_path, "tiny", "cpu")
 
 
 def test_evaluation_of_test_files_too_short_for_an_excerpt_is_one_line(
