@@ -93,3 +93,24 @@ def test_wrong_number_of_arrays_names_both_counts(tmp_path):
     write_params(tmp_path / "short.npz", [np.zeros((64, 1, 3, 3))])
     with pytest.raises(InputError, match="holds 1 arrays, expected 14"):
         SVDNet().load_lasagne(tmp_path / "short.npz")
+
+
+def test_training_drops_half_of_every_dense_layers_inputs_and_doubles_the_rest():
+    torch.manual_seed(0)
+    model = SVDNet()
+    inputs = torch.randn(8, 1, 115, 80)
+    seen = {"eval": [], "train": []}
+    mode = "eval"
+    for op in model.modules():
+        if isinstance(op, torch.nn.Linear):
+            op.register_forward_pre_hook(lambda op, args: seen[mode].append(args[0].detach()))
+    with torch.no_grad():
+        model.eval()(inputs)
+        mode = "train"
+        model.train()(inputs)
+    assert len(seen["train"]) == 3  # fc7, fc8 and the output layer
+    for dropped in seen["train"]:
+        assert 0.45 < float((dropped == 0).float().mean()) < 0.55
+    # The first dense layer's inputs differ from evaluation only by the dropout.
+    kept = seen["train"][0] != 0
+    torch.testing.assert_close(seen["train"][0][kept], 2 * seen["eval"][0][kept])
