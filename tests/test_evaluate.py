@@ -93,7 +93,9 @@ def test_logistic_regression_learns_a_linear_rule():
     assert weights[3] > 1 and weights[7] < -1
 
 
-def test_json_line_holds_metrics_threshold_and_baseline(tiny_dataset, classifier_files, capsys):
+def test_json_line_holds_metrics_threshold_and_baseline(
+    tiny_dataset, classifier_files, capsys, tmp_path
+):
     dataset_path, name = tiny_dataset
     argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
     evaluate.main([*argv, "--device", "cpu", "--json"])
@@ -103,6 +105,11 @@ def test_json_line_holds_metrics_threshold_and_baseline(tiny_dataset, classifier
     assert all(0 <= results[k] <= 1 for k in evaluate.METRICS)
     # One frame's spectrum tells the tiny corpus's tone from noise.
     assert results["baseline"]["accuracy"] > 0.9
+    # The same numbers from spectra cached on the way (train, valid and test files).
+    cache = tmp_path / "cache"
+    evaluate.main([*argv, "--device", "cpu", "--json", "--cache-spectra", str(cache)])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == results
+    assert len(list(cache.glob("*.npy"))) == 7
 
 
 def test_a_heldout_split_is_reported_with_the_valid_threshold(

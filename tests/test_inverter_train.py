@@ -408,11 +408,13 @@ def test_evaluation_divides_the_summed_error_by_excerpts_times_bins(
         return {"conv1": 2.0 * len(batch) * 115 * 80, "fc8": 3.0 * len(batch) * 115 * 80}
 
     monkeypatch.setattr(inverter_evaluate, "squared_errors", errors)
-    args = evaluate_args(tiny_dataset, classifier_file)
+    cache = classifier_file.parent / "cache"
+    args = evaluate_args(tiny_dataset, classifier_file, "--cache-spectra", str(cache))
     assert args.step == 10  # the default: every 10th frame, as in training
     assert inverter_evaluate.evaluate(args) == {"conv1": {"mse": 2.0}, "fc8": {"mse": 3.0}}
     # Each 6 s test file (416 frames) has an excerpt every 10 frames: 31 each.
     assert sum(batches) == 2 * 31
+    assert len(list(cache.glob("*.npy"))) == 2  # the test files' spectra, cached on the way
 
 
 def test_evaluation_without_any_inverter_file_is_one_line(tiny_dataset, tmp_path):
