@@ -440,3 +440,15 @@ def test_a_short_run_trains_from_the_memory_mapped_cache(tiny_dataset, classifie
     train.train(run_args(tiny_dataset, classifier_file, out, "fc8", "--cache-spectra", str(cache)))
     assert len(list(cache.glob("*.npy"))) == 5  # train and valid files
     load_inverter(out, "fc8")
+
+
+@pytest.mark.parametrize("layer", ["conv1", "conv2", "mp3", "conv4", "conv5", "mp6"])
+@pytest.mark.parametrize("n_layers, n_filters", [(1, 5), (2, 16), (3, 7)])
+def test_a_variant_loads_back_with_the_architecture_it_was_saved_with(
+    layer, n_layers, n_filters, tmp_path
+):
+    torch.manual_seed(0)
+    saved = Inverter(layer, n_layers, n_filters).eval()
+    saved.save_lasagne(tmp_path / "variant.npz")
+    loaded = load_inverter(tmp_path / "variant.npz", layer)
+    assert loaded.lasagne_shapes() == saved.lasagne_shapes()
