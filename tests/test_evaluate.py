@@ -113,7 +113,7 @@ def test_json_line_holds_metrics_threshold_and_baseline(
 
 
 def test_a_heldout_split_is_reported_with_the_valid_threshold(
-    tmp_path, make_tiny_dataset, classifier_files, capsys
+    tmp_path, make_tiny_dataset, classifier_files, capsys, caplog
 ):
     # The held-out split is a copy of test: the same frames give the same metrics.
     folder = make_tiny_dataset(tmp_path, splits={"train": 2, "valid": 2, "test": 2})
@@ -126,6 +126,12 @@ def test_a_heldout_split_is_reported_with_the_valid_threshold(
     assert heldout == pytest.approx(results)
     evaluate.main([*argv, "--device", "cpu", "--splits", "test", "--json"])
     assert "heldout" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # valid only tunes the threshold: it is never reported, and no split is missing here.
+    evaluate.main([*argv, "--device", "cpu", "--splits", "valid", "heldout", "--json"])
+    assert set(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == set(results) | {
+        "baseline", "heldout"
+    }  # fmt: skip
+    assert "not reported" not in caplog.text
 
 
 def test_a_missing_heldout_split_is_a_note(tiny_dataset, classifier_files, capsys, caplog):

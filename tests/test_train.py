@@ -230,3 +230,16 @@ def test_a_short_run_trains_from_the_memory_mapped_cache(tiny_dataset, tmp_path)
     train.train(run_args(tiny_dataset, tmp_path / "net.npz", "--cache-spectra", str(cache)))
     assert len(list(cache.glob("*.npy"))) == 5  # train and valid files
     load_classifier(tmp_path / "net.npz")
+
+
+def test_the_validation_error_counts_excerpts_on_the_wrong_side_of_p_one_half():
+    class GivenLogits(torch.nn.Module):
+        def logits(self, x):
+            return x[:, 0, 0, 0]
+
+    logits = np.array([-2.0, 0.5, 3.0, -0.1, 0.9], np.float32)
+    inputs = np.broadcast_to(logits[:, None, None], (5, 115, 80)).copy()
+    targets = np.array([0.0, 1, 0, 1, 1], np.float32)
+    # Called singing: 0.5, 3.0 and 0.9; wrong: the 3.0 (no singing) and the -0.1 (singing).
+    error = train.classification_error(GivenLogits(), inputs, targets, torch.device("cpu"), 2)
+    assert error == pytest.approx(2 / 5)
