@@ -227,6 +227,17 @@ def test_a_run_follows_the_recipe_epoch_by_epoch_and_resumes_after_the_last(
     assert len(record.orders) == 1 and record.lrs == pytest.approx([1e-5, 1e-5])
 
 
+def test_schedule_3_in_a_run_halves_the_rate_when_the_rounded_loss_does_not_fall(
+    tiny_dataset, classifier_file, tmp_path
+):
+    out = tmp_path / "gen_fc8.npz"
+    train.train(run_args(tiny_dataset, classifier_file, out, "fc8", "--epochs", "2",
+                         "--lr-schedule", "3"))  # fmt: skip
+    state = torch.load(out.with_suffix(".ckpt"), weights_only=True)
+    first, second = (round(loss, 2) for loss in state["losses"])
+    assert state["lr"] == pytest.approx(1e-3 * (0.5 if second >= first else 1.0))
+
+
 def test_a_run_trains_the_variant_its_options_ask_for(tiny_dataset, classifier_file, tmp_path):
     out = tmp_path / "gen_conv1.npz"
     args = run_args(tiny_dataset, classifier_file, out, "conv1")
