@@ -172,3 +172,23 @@ def test_filter_gains_add_their_log_amplitude_to_every_frame():
     # +20 dB is a factor of 10 in amplitude: log(10) = 2.3026 in the natural-log magnitude.
     np.testing.assert_allclose(out[0, 1], [2.302585, 0, -2.302585, 0.690776], atol=1e-6)
     np.testing.assert_allclose(out[1], np.tile([0, 0, 0, 4.60517], (3, 1)), atol=1e-5)
+
+
+def test_augmentation_stretches_a_wide_excerpt_so_no_frame_reads_past_its_edges():
+    # A spectrum constant in time stays constant only if every stretch (0.7 to 1.3) reads
+    # inside the 164 frames cut for it; a 115-frame cut would fade the edges to silence.
+    rng = np.random.default_rng(0)
+    spect = np.tile(rng.random(N_BINS_USED) + 0.1, (400, 1)).astype(np.float32)
+    song = Song("s", spect, np.zeros(400, np.float32))
+    starts = augment.excerpt_starts([400], augment.WIDE_FRAMES)
+    inputs, _ = augment.augmented_batch(
+        [song], starts, 64, rng, mel_filterbank(), np.zeros(80), np.ones(80)
+    )
+    np.testing.assert_array_equal(inputs, np.broadcast_to(inputs[:, 57:58], inputs.shape))
+
+
+def test_excerpt_starts_default_to_every_frame():
+    np.testing.assert_array_equal(
+        augment.excerpt_starts([117, 100, 115], 115),
+        [[0, 0], [0, 1], [0, 2], [2, 0]],
+    )

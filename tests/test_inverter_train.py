@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inverters import evaluate as inverter_evaluate
 from inverters import train
@@ -463,3 +465,20 @@ def test_a_variant_loads_back_with_the_architecture_it_was_saved_with(
     saved.save_lasagne(tmp_path / "variant.npz")
     loaded = load_inverter(tmp_path / "variant.npz", layer)
     assert loaded.lasagne_shapes() == saved.lasagne_shapes()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(1, 150), min_size=1, max_size=5),
+    st.integers(1, 12),
+    st.sampled_from([33, 40, 4096]),
+)
+def test_file_excerpts_are_every_step_th_excerpt_of_the_whole_file(block_sizes, step, strip):
+    mels = np.random.default_rng(0).random((sum(block_sizes), 80)).astype(np.float32)
+    blocks = np.split(mels, np.cumsum(block_sizes)[:-1])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inverter_evaluate, "STRIP_FRAMES", strip)
+        batches = list(inverter_evaluate.file_excerpts(iter(blocks), step, batchsize=5))
+    got = np.concatenate(batches) if batches else np.zeros((0, 115, 80), np.float32)
+    expected = [mels[t : t + 115] for t in range(0, len(mels) - 114, step)]
+    np.testing.assert_array_equal(got, np.array(expected).reshape(-1, 115, 80))
