@@ -482,3 +482,13 @@ def test_file_excerpts_are_every_step_th_excerpt_of_the_whole_file(block_sizes, 
     got = np.concatenate(batches) if batches else np.zeros((0, 115, 80), np.float32)
     expected = [mels[t : t + 115] for t in range(0, len(mels) - 114, step)]
     np.testing.assert_array_equal(got, np.array(expected).reshape(-1, 115, 80))
+
+
+@pytest.mark.parametrize(
+    "saved, asked",
+    [(("fc8",), "conv1"), (("fc7",), "mp3"), (("mp3", 2, 5), "fc8"), (("conv5", 1, 9), "fc7")],
+)
+def test_an_inverter_loaded_as_another_layer_names_the_layer_it_is_for(saved, asked, tmp_path):
+    Inverter(*saved).save_lasagne(tmp_path / "inv.npz")
+    with pytest.raises(InputError, match=f"this inverter is for layer .*{saved[0]}.*, not {asked}"):
+        load_inverter(tmp_path / "inv.npz", asked)
