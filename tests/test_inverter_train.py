@@ -492,3 +492,10 @@ def test_an_inverter_loaded_as_another_layer_names_the_layer_it_is_for(saved, as
     Inverter(*saved).save_lasagne(tmp_path / "inv.npz")
     with pytest.raises(InputError, match=f"this inverter is for layer .*{saved[0]}.*, not {asked}"):
         load_inverter(tmp_path / "inv.npz", asked)
+
+
+def test_an_unknown_layer_is_one_line_naming_the_eight(tmp_path):
+    Inverter("fc8").save_lasagne(tmp_path / "inv.npz")
+    message = "^unknown layer 'fc9'; choose from conv1, conv2, mp3, conv4, conv5, mp6, fc7, fc8$"
+    with pytest.raises(InputError, match=message):
+        load_inverter(tmp_path / "inv.npz", "fc9")
