@@ -499,3 +499,19 @@ def test_an_unknown_layer_is_one_line_naming_the_eight(tmp_path):
     message = "^unknown layer 'fc9'; choose from conv1, conv2, mp3, conv4, conv5, mp6, fc7, fc8$"
     with pytest.raises(InputError, match=message):
         load_inverter(tmp_path / "inv.npz", "fc9")
+
+
+@pytest.mark.parametrize("layer", ["conv1", "mp6", "fc8"])
+def test_inverter_weights_start_he_normal_with_a_gain_of_one(layer):
+    # The original's He-normal initialisation with ELU's gain 1: std 1 / sqrt(fan_in).
+    torch.manual_seed(0)
+    for block in Inverter(layer).weighted_blocks():
+        weight = block.op.weight.detach()
+        fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(weight)
+        assert float(weight.std()) == pytest.approx(fan_in**-0.5, rel=0.15)
+
+
+def test_a_loaded_inverter_is_in_inference_mode(tmp_path):
+    Inverter("conv5").save_lasagne(tmp_path / "inv.npz")
+    loaded = load_inverter(tmp_path / "inv.npz", "conv5")
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
