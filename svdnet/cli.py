@@ -172,5 +172,8 @@ def _fail(message, status):
     # it first, which ends its line, so the message stands on a line of its own.
     for bar in list(tqdm._instances):
         bar.close()
-    print(message, file=sys.stderr)
+    # One write of the whole line: the processes of a distributed run share stderr, and
+    # print's separate write of the newline let their lines run together.
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
     sys.exit(status)
