@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m svdnet.democorpus",
         description="Write a synthetic singing-voice corpus to ROOT/datasets/demo "
-        "(Jamendo layout: audio/*.ogg, labels/*.lab, filelists/<split>)."
+        "(Jamendo layout: audio/*.ogg, labels/*.lab, filelists/<split>).",
     )
     parser.add_argument("root", help="project root that receives datasets/demo")
     parser.add_argument(
@@ -273,4 +273,3 @@ def _duration_s(text: str) -> float:
     if round(value * 1000) < 1:
         raise argparse.ArgumentTypeError(f"must be at least 0.001 (1 ms), got {text!r}")
     return value
-
