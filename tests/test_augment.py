@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.ndimage import map_coordinates
 
 from svdnet import augment
 from svdnet.audio import EXCERPT_FRAMES, N_BINS, N_BINS_USED, log_mel, mel_filterbank, standardise
@@ -151,8 +152,6 @@ def test_stretch_shift_reads_the_frames_and_bins_its_docstring_names_by_a_quadra
     n_frames,
 ):
     # Output frame j reads c_in + (j - c_out) / stretch, bin k reads k / shift, c = n // 2.
-    from scipy.ndimage import map_coordinates
-
     spect = np.random.default_rng(0).random((n_frames, 400)).astype(np.float32)
     stretch, shift = 1.2, 0.9
     out = augment.stretch_shift(spect[None], [stretch], [shift])
