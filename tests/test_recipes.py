@@ -196,6 +196,28 @@ def test_a_short_run_learns_the_tiny_corpus_and_reversed_targets_do_not(
     assert error < 0.2 if learns else error > 0.6
 
 
+def test_validation_excerpts_are_spread_evenly_from_the_first_to_the_last(tiny_dataset):
+    mean, std = np.full(80, -4.0), np.full(80, 2.0)
+    songs = standardised_split(*tiny_dataset, "valid", mean, std)
+    folder = dataset_dir(*tiny_dataset)
+    targets = [
+        frame_targets(read_labels(label_path(folder, name)), len(mels))
+        for name, (_, mels, _) in zip(read_filelist(folder, "valid"), songs, strict=True)
+    ]
+    every = [(i, t) for i, (_, mels, _) in enumerate(songs) for t in range(len(mels) - 114)]
+    inputs, truth = train.valid_subset(*tiny_dataset, mean, std, None, 7)
+    assert inputs.shape == (7, 115, 80) and truth.shape == (7,) and truth.dtype == np.float32
+    chosen = [
+        next(k for k, (i, t) in enumerate(every) if np.array_equal(songs[i][1][t : t + 115], x))
+        for x in inputs
+    ]
+    assert chosen[0] == 0 and chosen[-1] == len(every) - 1
+    assert np.allclose(np.diff(chosen), (len(every) - 1) / 6, atol=1)
+    assert [targets[every[k][0]][every[k][1] + 57] for k in chosen] == list(truth)
+    everything, _ = train.valid_subset(*tiny_dataset, mean, std, None, 10**6)
+    assert len(everything) == len(every)
+
+
 def test_threshold_counts_every_singing_frame_when_all_are_called_singing():
     # Thresholds below 0.1, at 0.15, 0.25 and above 0.3 get 2, 1, 2 and 1 frames right:
     # the lowest of the best, below every prediction, wins.
