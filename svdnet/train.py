@@ -68,7 +68,7 @@ TARGETS = (0.02, 0.98)  # smoothed targets for "no singing" / "singing"
 MOMENTUM = 0.95
 LR_DECAY = 0.85  # per epoch
 # Settings a resumed run must share with the checkpoint it continues.
-RESUME_KEYS = ("dataset", "augment", "batchsize", "epochsize", "lr", "seed")
+RESUME_KEYS = ("dataset", "augment", "dropout", "batchsize", "epochsize", "lr", "seed")
 
 
 def build_parser():
@@ -274,9 +274,10 @@ def train(args):
 
 def _train(args, device):
     config = {k: getattr(args, k) for k in RESUME_KEYS}
-    if not args.dropout:  # recorded only when off: older checkpoints still resume
-        config["dropout"] = False
-    ckpt, state = start_checkpoint(args.out, "weight file", config, args.resume)
+    # Checkpoints from before --no-dropout do not record it: they were trained with it on.
+    ckpt, state = start_checkpoint(
+        args.out, "weight file", config, args.resume, defaults={"dropout": True}
+    )
 
     filterbank = mel_filterbank()
     # A pitch shift by 0.7 reads bins up to 372 / 0.7: keep all 513 for the augmentation.

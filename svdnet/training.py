@@ -59,7 +59,7 @@ def save_epoch(path, model, optimizer, epoch, config, **extra):
     save_checkpoint(path, {**state, "rng": rng, "config": config, **extra})
 
 
-def start_checkpoint(out, what, config, resume):
+def start_checkpoint(out, what, config, resume, defaults=None):
     """The checkpoint beside ``out`` and, with ``resume``, the state to continue from.
 
     Parameters
@@ -72,6 +72,8 @@ def start_checkpoint(out, what, config, resume):
         The settings of this run, which a resumed checkpoint must share.
     resume : bool
         Whether to continue from the checkpoint (:func:`load_checkpoint`).
+    defaults : dict, optional
+        Settings that older checkpoints do not record, with the value they then had.
 
     Returns
     -------
@@ -83,13 +85,13 @@ def start_checkpoint(out, what, config, resume):
     ckpt = checkpoint_path(out)
     for path, kind in ((out, what), (ckpt, "checkpoint")):
         check_output_file(path, kind)
-    state = load_checkpoint(ckpt, config) if resume else None
+    state = load_checkpoint(ckpt, config, defaults) if resume else None
     if state is None and ckpt.exists():
         logger.warning("starting afresh: %s will be overwritten (--resume continues it)", ckpt)
     return ckpt, state
 
 
-def load_checkpoint(path, config):
+def load_checkpoint(path, config, defaults=None):
     """Read a checkpoint written by :func:`save_checkpoint` for the same configuration.
 
     Parameters
@@ -97,6 +99,8 @@ def load_checkpoint(path, config):
     path : Path
     config : dict
         The settings the checkpoint must have been trained with.
+    defaults : dict, optional
+        The value of each setting that the checkpoint does not record.
 
     Raises
     ------
@@ -113,7 +117,8 @@ def load_checkpoint(path, config):
     is_checkpoint = isinstance(state, dict) and CHECKPOINT_KEYS <= state.keys()
     if not (is_checkpoint and isinstance(state["config"], dict)):
         raise InputError(f"{path}: not a checkpoint of this trainer (lacks its settings)")
-    differing = {k: (state["config"].get(k), v) for k, v in config.items()}
+    recorded = {**(defaults or {}), **state["config"]}
+    differing = {k: (recorded.get(k), v) for k, v in config.items()}
     differing = {k: (old, new) for k, (old, new) in differing.items() if old != new}
     if differing:
         what = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in differing.items())

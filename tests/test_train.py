@@ -170,6 +170,40 @@ def test_resuming_with_other_settings_is_refused(tiny_dataset, tmp_path, capsys)
     assert "Traceback" not in err and "batchsize: 4 there, 8 now" in err.splitlines()[-1]
 
 
+def test_resuming_with_dropout_switched_is_refused_either_way(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "model.npz"
+    train.train(run_args(tiny_dataset, out, "--no-dropout"))
+    with pytest.raises(SystemExit):
+        train.main(argv_for(tiny_dataset, out, "--epochs", "2", "--resume"))
+    assert "dropout: False there, True now" in capsys.readouterr().err
+    # A checkpoint from before --no-dropout does not record it: it had dropout on.
+    ckpt = out.with_suffix(".ckpt")
+    state = torch.load(ckpt, weights_only=True)
+    del state["config"]["dropout"]
+    torch.save(state, ckpt)
+    with pytest.raises(SystemExit):
+        train.main(argv_for(tiny_dataset, out, "--epochs", "2", "--resume", "--no-dropout"))
+    assert "dropout: True there, False now" in capsys.readouterr().err
+    train.train(run_args(tiny_dataset, out, "--epochs", "2", "--resume"))
+    assert torch.load(ckpt, weights_only=True)["config"]["dropout"] is True
+
+
+@pytest.mark.parametrize(("options", "augmented"), [((), True), (("--no-augment",), False)])
+def test_a_run_augments_its_batches_unless_told_not_to(
+    tiny_dataset, tmp_path, monkeypatch, options, augmented
+):
+    asked = []
+
+    def spy(*args, **kwargs):
+        asked.append(args[7])
+        return augment_batch(*args, **kwargs)
+
+    augment_batch = train.augmented_batch
+    monkeypatch.setattr(train, "augmented_batch", spy)
+    train.train(run_args(tiny_dataset, tmp_path / "model.npz", *options))
+    assert asked == [augmented, augmented]  # two batches, made in this process
+
+
 def test_a_nan_loss_exits_2_and_keeps_the_last_good_checkpoint(
     tiny_dataset, tmp_path, monkeypatch, capsys
 ):
