@@ -204,6 +204,33 @@ def test_a_run_augments_its_batches_unless_told_not_to(
     assert asked == [augmented, augmented]  # two batches, made in this process
 
 
+@pytest.mark.parametrize(("options", "p"), [((), 0.5), (("--no-dropout",), 0.0)])
+def test_a_run_trains_with_dropout_unless_told_not_to(tiny_dataset, tmp_path, options, p):
+    model = train.train(run_args(tiny_dataset, tmp_path / "model.npz", *options))
+    # Before each of the three dense layers: fc7, fc8 and the output.
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [p, p, p]
+
+
+def test_a_bf16_run_computes_in_bfloat16(tiny_dataset, tmp_path):
+    fp32 = train.train(run_args(tiny_dataset, tmp_path / "fp32.npz", "--no-dropout"))
+    bf16 = train.train(run_args(tiny_dataset, tmp_path / "bf16.npz", "--no-dropout", "--bf16"))
+    again = train.train(run_args(tiny_dataset, tmp_path / "again.npz", "--no-dropout"))
+    weights = [list(m.parameters()) for m in (fp32, bf16, again)]
+    assert all(torch.equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
+
+
+def test_each_epoch_reports_its_rate_loss_and_the_validation_error(tiny_dataset, tmp_path, capsys):
+    model = train.train(run_args(tiny_dataset, tmp_path / "model.npz", "--epochs", "2"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert [line.split(": ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "lr 1.00e-02, train loss " in lines[0] and "lr 8.50e-03, train loss " in lines[1]
+    mean, std = load_meanstd(tmp_path / "tiny_meanstd.npz")
+    inputs, truth = train.valid_subset(*tiny_dataset, mean, std, None, 16)
+    error = train.classification_error(model, inputs, truth, "cpu")
+    assert lines[1].endswith(f"valid error {error:.2%}")
+
+
 def test_a_nan_loss_exits_2_and_keeps_the_last_good_checkpoint(
     tiny_dataset, tmp_path, monkeypatch, capsys
 ):
