@@ -279,6 +279,12 @@ def test_the_trainers_command_line_defaults_are_the_papers_recipes():
     assert (svdnet_args.epochs, svdnet_args.epochsize, svdnet_args.batchsize) == (20, 2000, 32)
     assert svdnet_args.lr == 0.01 and svdnet_args.augment and svdnet_args.dropout
     assert not svdnet_args.bf16 and svdnet_args.seed == 0 and not svdnet_args.resume
+    assert (svdnet_args.valid_excerpts, svdnet_args.workers) == (1000, None)
+    assert (svdnet_args.dataset, svdnet_args.dataset_path, svdnet_args.device) == (
+        "jamendo",
+        ".",
+        "auto",
+    )
     args = inverter_train.build_parser().parse_args(["c.npz", "out.npz", "--layer", "fc8"])
     assert (args.epochs, args.batchsize, args.lr, args.lr_schedule) == (30, 32, 1e-3, 0)
     assert (args.step, args.valid_step, args.max_excerpts) == (10, 50, None)
