@@ -73,6 +73,26 @@ def test_batches_do_not_depend_on_the_number_of_workers(tiny_dataset):
     assert not torch.equal(next(iter(train.batch_loader(batches, 0, cpu)))[0], inline[0][0])
 
 
+@pytest.mark.parametrize(("augment", "n_frames"), [(False, 115), (True, 164)])
+def test_batches_draw_from_every_excerpt_their_cut_allows(tiny_dataset, augment, n_frames):
+    # Plain excerpts are 115 frames, to the last of each song; augmented ones are cut
+    # from 164 frames, which a stretch by 0.7 reads.
+    songs = load_split(*tiny_dataset, "train", progress=False)
+    filterbank, mean, std = mel_filterbank(), np.zeros(80), np.ones(80)
+    batches = train.EpochBatches(songs, 1, 4, 0, filterbank, mean, std, augment=augment)
+    for i, song in enumerate(songs):
+        starts = batches.starts[batches.starts[:, 0] == i, 1]
+        np.testing.assert_array_equal(starts, np.arange(len(song.spect) - n_frames + 1))
+    if not augment:
+        every = [
+            log_mel(s.spect[t : t + 115], filterbank)
+            for s in songs
+            for t in range(len(s.spect) - 114)
+        ]
+        for x in batches[0][0][:, 0].numpy():
+            assert any(np.allclose(x, e, atol=1e-5) for e in every)
+
+
 @pytest.mark.parametrize(
     "device, cpus, local_processes, workers",
     [
