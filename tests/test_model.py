@@ -64,6 +64,15 @@ def test_sliding_features_match_the_oracle():
         assert_faithful(feats[name][[0, 5, 10]].numpy(), oracle[f"feat_{name}"])
 
 
+def test_sliding_features_of_one_layer_alone_are_those_of_all_layers_together(model):
+    frames = torch.randn(131, 80)
+    with torch.no_grad():
+        together = model.sliding_features(frames, LAYERS)
+        for name in LAYERS:
+            alone = model.sliding_features(frames, [name])
+            assert list(alone) == [name] and torch.equal(alone[name], together[name])
+
+
 def test_unknown_layer_is_rejected(model):
     with pytest.raises(ValueError, match="unknown layer"):
         model.features(torch.zeros(1, 1, 115, 80), ["fc10"])
