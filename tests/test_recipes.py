@@ -214,8 +214,9 @@ def test_validation_excerpts_are_spread_evenly_from_the_first_to_the_last(tiny_d
     assert chosen[0] == 0 and chosen[-1] == len(every) - 1
     assert np.allclose(np.diff(chosen), (len(every) - 1) / 6, atol=1)
     assert [targets[every[k][0]][every[k][1] + 57] for k in chosen] == list(truth)
-    everything, _ = train.valid_subset(*tiny_dataset, mean, std, None, 10**6)
-    assert len(everything) == len(every)
+    everything, every_truth = train.valid_subset(*tiny_dataset, mean, std, None, 10**6)
+    assert len(everything) == len(every)  # the centre frame's target, frame 57 of 0..114
+    assert list(every_truth) == [targets[i][t + 57] for i, t in every]
 
 
 def test_threshold_counts_every_singing_frame_when_all_are_called_singing():
