@@ -19,6 +19,7 @@ Results go to ``mutants/<module>.fast.json`` (mutant name -> ``killed``, ``survi
 """
 
 import argparse
+import fnmatch
 import importlib
 import json
 import os
@@ -30,14 +31,16 @@ from pathlib import Path
 STATUS = {0: "survived", 1: "killed"}
 
 
-def pending_mutants(module, results, again=()):
-    """Names of the module's mutants that neither mutmut nor an earlier run has tried,
-    and those whose earlier result here is in ``again``."""
+def pending_mutants(module, results, again=(), only="*"):
+    """Names (matching ``only``) of the module's mutants that neither mutmut nor an
+    earlier run has tried, and those whose earlier result here is in ``again``."""
     meta = json.loads(Path("mutants", module + ".meta").read_text())["exit_code_by_key"]
     return [
         name
         for name, code in meta.items()
-        if code is None and (name not in results or results[name] in again)
+        if code is None
+        and (name not in results or results[name] in again)
+        and fnmatch.fnmatchcase(name, only)
     ]
 
 
@@ -82,12 +85,12 @@ def start(name, tests):
     return pid
 
 
-def run(module, files, max_seconds, jobs, timeout_s, again=()):
+def run(module, files, max_seconds, jobs, timeout_s, again=(), only="*"):
     """Run every pending mutant of ``module``; returns the results by mutant name."""
     out = Path("mutants", module + ".fast.json")
     results = json.loads(out.read_text()) if out.exists() else {}
     stats = json.loads(Path("mutants", "mutmut-stats.json").read_text())
-    queue = pending_mutants(module, results, again)
+    queue = pending_mutants(module, results, again, only)
     running = {}
     os.chdir("mutants")  # the mutated tree, as mutmut runs it
     sys.path.insert(0, os.getcwd())
@@ -133,12 +136,14 @@ def main():
         choices=("survived", "no tests", "timeout"),
         help="run the mutants with these earlier results again, with these tests",
     )
+    parser.add_argument("--only", default="*", help="mutant names matching this pattern")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
     args = parser.parse_args()
     results = run(
-        args.module, set(args.files), args.max_test_seconds, args.jobs, args.timeout, args.again
-    )
+        args.module, set(args.files), args.max_test_seconds, args.jobs, args.timeout, args.again,
+        args.only,
+    )  # fmt: skip
     counts = {s: sum(r == s for r in results.values()) for s in set(results.values())}
     print(json.dumps({"module": args.module, "mutants": len(results), **counts}))
 

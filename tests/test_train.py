@@ -93,6 +93,30 @@ def test_batches_draw_from_every_excerpt_their_cut_allows(tiny_dataset, augment,
             assert any(np.allclose(x, e, atol=1e-5) for e in every)
 
 
+@pytest.mark.parametrize(("given", "used"), [(None, 1), (0, 0)])
+def test_a_run_without_workers_takes_the_default_for_its_device(
+    tiny_dataset, tmp_path, monkeypatch, given, used
+):
+    asked, loaders = [], []
+    real_loader = train.batch_loader
+
+    def default_workers(device):
+        asked.append(device)
+        return 1
+
+    def batch_loader(batches, workers, device):
+        loaders.append(workers)
+        return real_loader(batches, 0, device)  # no worker processes in the test
+
+    monkeypatch.setattr(train, "default_workers", default_workers)
+    monkeypatch.setattr(train, "batch_loader", batch_loader)
+    args = run_args(tiny_dataset, tmp_path / "model.npz")
+    args.workers = given
+    train.train(args)
+    assert asked == ([torch.device("cpu")] if given is None else [])
+    assert loaders == [used]
+
+
 @pytest.mark.parametrize(
     "device, cpus, local_processes, workers",
     [
