@@ -560,7 +560,7 @@ def test_sigint_stops_a_real_run_with_status_130_and_no_partial_file(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=60)[1].decode()  # bytes: keeps the bars' carriage returns
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-3000:]
     assert messages(err) == ["interrupted"] and "Traceback" not in err
     files = leftovers(tmp_path)
     assert not any(name.endswith(".tmp") or "filelists" in name for name in files)
