@@ -349,6 +349,48 @@ def test_a_bad_weight_or_meanstd_file_is_one_line_naming_it(setup, capsys, case)
     assert not (setup / "results").exists()
 
 
+def _nan_in_std_band_3():
+    std = np.ones(80)
+    std[3] = np.nan
+    return {"mean": np.zeros(80), "std": std}
+
+
+def _small_stds_and_a_zero_in_band_12():
+    std = np.full(80, 0.5)  # log-mel bands can have a std below 1: valid
+    std[12] = 0
+    return {"mean": np.zeros(80), "std": std}
+
+
+BAD_MEANSTD = {
+    "no std": ({"mean": np.zeros(80)}, "meanstd file needs keys 'mean' and 'std' (found mean)"),
+    "no keys at all": ({"other": np.zeros(1)}, "needs keys 'mean' and 'std' (found other)"),
+    "a short std": (
+        {"mean": np.zeros(80), "std": np.ones(79)},
+        "meanstd holds (80,) / (79,) values, expected (80,)",
+    ),
+    "a nan std": (_nan_in_std_band_3(), "meanstd file: std of band 3 is nan"),
+    "strings": (
+        {"mean": np.array(["a"] * 80), "std": np.ones(80)},
+        "meanstd file: mean holds <U1 values, not numbers",
+    ),
+    "a zero std after small ones": (
+        _small_stds_and_a_zero_in_band_12(),
+        "meanstd file: std must be positive (band 12 is 0)",
+    ),
+}
+
+
+# The same checks met directly, for problems the tables above do not make.
+@pytest.mark.parametrize("case", BAD_MEANSTD)
+def test_a_bad_meanstd_file_names_itself_and_its_problem(tmp_path, case):
+    arrays, problem = BAD_MEANSTD[case]
+    np.savez(tmp_path / "meanstd.npz", **arrays)
+    with pytest.raises(InputError) as error:
+        audio.load_meanstd(tmp_path / "meanstd.npz")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'meanstd.npz'}: ") and problem in message
+
+
 def test_trainer_with_a_nan_classifier_exits_2_before_writing(setup, tmp_path, capsys):  # noqa: F811
     _nan_in_param3(setup)
     argv = [str(setup / "classifier.npz"), str(tmp_path / "out" / "inv.npz"), "--layer", "fc8"]
