@@ -32,6 +32,7 @@ from svdnet import distributed
 from svdnet.audio import EXCERPT_FRAMES, N_MELS
 from svdnet.augment import excerpt_starts
 from svdnet.cli import (
+    add_bf16_option,
     add_classifier_argument,
     add_dataset_options,
     add_device_option,
@@ -135,6 +136,7 @@ def build_parser():
         help="weight of the feature-space loss (default: 0, off)",
     )
     add_device_option(p)
+    add_bf16_option(p)
     return p
 
 
@@ -177,7 +179,14 @@ def next_lr(schedule, lr, epoch, losses):
 
 
 def inversion_loss(
-    classifier, inverter, inputs, layer, featloss_layer=None, featloss_weight=0, n_excerpts=None
+    classifier,
+    inverter,
+    inputs,
+    layer,
+    featloss_layer=None,
+    featloss_weight=0,
+    n_excerpts=None,
+    bf16=False,
 ):
     """Training loss of a batch, and its terms.
 
@@ -196,6 +205,8 @@ def inversion_loss(
         global batch, its size over the number of processes: DDP's mean of the
         processes' losses is then the global batch's loss even where the batch does not
         split evenly, and an empty part adds nothing.
+    bf16 : bool
+        Run both networks under bfloat16 autocast; the errors are taken in float32.
 
     Returns
     -------
@@ -205,17 +216,22 @@ def inversion_loss(
         (unweighted).
     """
     wanted = {layer} | ({featloss_layer} if featloss_weight else set())
-    with torch.no_grad():
+    autocast = torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16)
+    with torch.no_grad(), autocast:
         features = classifier.features(inputs, wanted)
-    inversion = inverter(features[layer])
+    with autocast:
+        inversion = inverter(features[layer]).float()
     terms = {
         "mse": _mean_error(inversion, inputs[:, 0], n_excerpts),
         "weight_decay": WEIGHT_DECAY * weight_penalty(distributed.unwrap(inverter)),
     }
     loss = terms["mse"] + terms["weight_decay"]
     if featloss_weight:
-        of_inversion = classifier.features(inversion[:, None], [featloss_layer])[featloss_layer]
-        terms["featloss"] = _mean_error(of_inversion, features[featloss_layer], n_excerpts)
+        with autocast:
+            of_inversion = classifier.features(inversion[:, None], [featloss_layer])
+        terms["featloss"] = _mean_error(
+            of_inversion[featloss_layer].float(), features[featloss_layer].float(), n_excerpts
+        )
         loss = loss + featloss_weight * terms["featloss"]
     return loss, terms
 
@@ -334,7 +350,14 @@ def _train(args, device):
         inputs = on_device(part[:, None], device)
         share = int(n_excerpts) / distributed.world_size() if distributed.is_distributed() else None
         loss, _ = inversion_loss(
-            classifier, net, inputs, args.layer, args.featloss_layer, args.featloss_weight, share
+            classifier,
+            net,
+            inputs,
+            args.layer,
+            args.featloss_layer,
+            args.featloss_weight,
+            share,
+            args.bf16,
         )
         return finite_step(loss, optimizer)
 

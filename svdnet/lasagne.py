@@ -62,7 +62,7 @@ class LasagneBatchNorm(nn.Module):
             # mean and inv_std are kept here.
             with torch.no_grad():
                 axes = [0, *range(2, x.dim())]
-                batch_var, batch_mean = torch.var_mean(x, dim=axes, unbiased=False)
+                batch_var, batch_mean = torch.var_mean(x.float(), dim=axes, unbiased=False)
                 self.mean.lerp_(batch_mean, BN_ALPHA)
                 self.inv_std.lerp_(torch.rsqrt(batch_var + BN_EPSILON), BN_ALPHA)
             return nn.functional.batch_norm(

@@ -39,6 +39,7 @@ from svdnet.audio import (
 )
 from svdnet.augment import WIDE_FRAMES, augmented_batch, excerpt_starts
 from svdnet.cli import (
+    add_bf16_option,
     add_dataset_options,
     add_device_option,
     add_training_options,
@@ -107,12 +108,7 @@ def build_parser():
         help="processes preparing batches; 0 prepares them in the training loop "
         "(default: all CPUs but one beside a GPU, min(4, CPUs) beside CPU training)",
     )
-    p.add_argument(
-        "--bf16",
-        action="store_true",
-        help="bfloat16 autocast: about twice as fast on CPUs with AVX512-BF16 or AMX and on "
-        "recent GPUs; weights stay float32 (default: float32 throughout)",
-    )
+    add_bf16_option(p)
     p.add_argument(
         "--valid-excerpts",
         type=positive_int,

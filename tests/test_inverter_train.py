@@ -129,6 +129,46 @@ def test_featloss_gradient_reaches_the_inverter(classifier):
     assert all(p.grad is None for p in classifier.parameters())
 
 
+def test_a_bf16_loss_runs_both_networks_in_bfloat16_and_returns_float32(classifier):
+    torch.manual_seed(2)
+    inverter = Inverter("conv4").train()
+    inputs = torch.randn(4, 1, 115, 80)
+    exact, _ = train.inversion_loss(classifier, inverter, inputs, "conv4", "conv2", 1.0)
+    loss, terms = train.inversion_loss(
+        classifier, inverter, inputs, "conv4", "conv2", 1.0, bf16=True
+    )
+    assert loss.dtype == terms["mse"].dtype == terms["featloss"].dtype == torch.float32
+    # bfloat16 keeps 8 significant bits: close to the float32 loss, but not equal to it.
+    assert loss.item() == pytest.approx(exact.item(), rel=0.05) and loss.item() != exact.item()
+    loss.backward()
+    first_weight = inverter.weighted_blocks()[0].op.weight
+    assert first_weight.dtype == first_weight.grad.dtype == torch.float32
+    assert first_weight.grad.abs().sum() > 0
+
+
+def test_batch_norm_under_bf16_autocast_keeps_float32_running_statistics():
+    from svdnet.lasagne import LasagneBatchNorm
+
+    bn = LasagneBatchNorm(3).train()
+    x = (torch.randn(4, 3, 5, 6) * 3 + 1).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bn(x)
+    assert bn.mean.dtype == bn.inv_std.dtype == torch.float32
+    x64 = x.double()
+    torch.testing.assert_close(bn.mean.double(), 0.1 * x64.mean(dim=(0, 2, 3)))
+
+
+def test_a_bf16_run_trains_differently_from_float32(tiny_dataset, classifier_file, tmp_path):
+    def weights(name, *extra):
+        out = tmp_path / name
+        train.train(run_args(tiny_dataset, classifier_file, out, "mp6", *extra))
+        return np.load(out)
+
+    fp32, bf16, again = weights("fp32.npz"), weights("bf16.npz", "--bf16"), weights("again.npz")
+    assert all(np.array_equal(fp32[k], again[k]) for k in fp32.files)
+    assert not all(np.array_equal(fp32[k], bf16[k]) for k in fp32.files)
+
+
 def test_epoch_order_is_a_seeded_shuffle_capped_at_max_excerpts():
     a, b = train.epoch_order(100, 3, 0), train.epoch_order(100, 3, 0)
     np.testing.assert_array_equal(a, b)
