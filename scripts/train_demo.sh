@@ -4,8 +4,8 @@
 # and the README's numbers and figure: docs/demo_*.json, docs/demo_inversions.png
 # Usage: scripts/train_demo.sh [corpus|classifier|LAYER|evaluate ...]   (default: all steps)
 # The schedules are shortened from the papers' (20 x 2000 batches for SVDNet, 30 full
-# epochs for each inverter): on a 2-core CPU the corpus took 5 minutes, the classifier
-# 26 and the eight inverters 71; with a GPU, drop --epochs/--epochsize/
+# epochs for each inverter): on a 2-core CPU the corpus takes about 11 minutes, the
+# classifier took 68 and the eight inverters 51; with a GPU, drop --epochs/--epochsize/
 # --max-excerpts to train with the full recipes (--resume continues an interrupted run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ steps=("$@")
 # convolutional and first pooling layers, 6 of 4,800 for the others.
 invert() {  # LAYER EPOCHS MAX_EXCERPTS
     "$python" -m inverters.train demo_augment.npz "models/demo_augment_gen_$1.npz" --layer "$1" \
-        --dataset demo --cache-spectra "$cache" --epochs "$2" --max-excerpts "$3" --seed 0
+        --dataset demo --cache-spectra "$cache" --epochs "$2" --max-excerpts "$3" --seed 0 --bf16
 }
 
 for step in "${steps[@]}"; do
@@ -30,7 +30,7 @@ for step in "${steps[@]}"; do
             fi ;;
         classifier)
             "$python" -m svdnet.train demo_augment.npz --dataset demo --cache-spectra "$cache" \
-                --epochs 10 --epochsize 400 --seed 0 --bf16 ;;
+                --epochs 10 --epochsize 1000 --seed 0 --bf16 ;;
         evaluate)  # the last line of --json output is the JSON object
             "$python" -m svdnet.evaluate demo_augment.npz --dataset demo --cache-spectra "$cache" \
                 --json | tail -n 1 > docs/demo_classifier_metrics.json

@@ -34,7 +34,7 @@ SPLITS = ("train", "valid", "test", "heldout")
 DEFAULT_SPLITS = ("train", "valid", "test")
 
 
-DEFAULT_N_SONGS = {"train": 80, "valid": 10, "test": 10, "heldout": 8}
+DEFAULT_N_SONGS = {"train": 240, "valid": 10, "test": 10, "heldout": 8}
 
 
 def song_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
@@ -131,7 +131,7 @@ def write_corpus(
     splits : tuple of str
         Splits to generate.
     n_songs : dict of str to int, optional
-        Songs per split; defaults to ``DEFAULT_N_SONGS`` (80 / 10 / 10 / 8).
+        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 10 / 10 / 8).
     duration_s : float
         Length of each song in seconds.
     progress : bool
