@@ -62,6 +62,7 @@ class LasagneBatchNorm(nn.Module):
             # mean and inv_std are kept here.
             with torch.no_grad():
                 axes = [0, *range(2, x.dim())]
+                # In float32 under bfloat16 autocast too, like the running averages.
                 batch_var, batch_mean = torch.var_mean(x.float(), dim=axes, unbiased=False)
                 self.mean.lerp_(batch_mean, BN_ALPHA)
                 self.inv_std.lerp_(torch.rsqrt(batch_var + BN_EPSILON), BN_ALPHA)

@@ -184,6 +184,20 @@ def test_shards_cover_every_item_once_in_order_in_parts_of_nearly_equal_size(n, 
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
+def test_the_synchronised_batch_norm_takes_float32_statistics_of_bfloat16_input():
+    # 300 values per channel: a count and sums kept in bfloat16 would be off by percents.
+    x = (torch.randn(4, 3, 5, 15) * 3 + 1).bfloat16()
+    plain, synced = LasagneBatchNorm(3), SyncLasagneBatchNorm(3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = [bn(x).float() for bn in (plain, synced)]
+    expected = LasagneBatchNorm(3)(x.float())  # the same input, in float32 throughout
+    for out in outputs:
+        torch.testing.assert_close(out, expected, rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(synced.mean, plain.mean)
+    torch.testing.assert_close(synced.inv_std, plain.inv_std)
+    assert synced.mean.dtype == synced.inv_std.dtype == torch.float32
+
+
 def test_without_torchrun_the_synchronised_batch_norm_is_lasagnes():
     torch.manual_seed(0)
     plain, synced = LasagneBatchNorm(3), SyncLasagneBatchNorm(3)
