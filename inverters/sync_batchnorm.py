@@ -24,7 +24,7 @@ class SyncLasagneBatchNorm(LasagneBatchNorm):
     def forward(self, x):
         if not self.training:
             return super().forward(x)
-        x = x.float()  # under bfloat16 autocast too: sums and count need float32's precision
+        x = x.float()  # under bfloat16 autocast too: sums and counts need float32's 24 bits
         axes = [0, *range(2, x.dim())]
         count = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype, device=x.device)
         sums = distributed.sum_over_ranks(torch.cat([x.sum(axes), count]))

@@ -185,7 +185,8 @@ def test_shards_cover_every_item_once_in_order_in_parts_of_nearly_equal_size(n, 
 
 
 def test_the_synchronised_batch_norm_takes_float32_statistics_of_bfloat16_input():
-    # 300 values per channel: a count and sums kept in bfloat16 would be off by percents.
+    # bfloat16 keeps 8 significant bits: sums and counts of a channel's values must be
+    # taken in float32 for the statistics to match a float32 run's.
     x = (torch.randn(4, 3, 5, 15) * 3 + 1).bfloat16()
     plain, synced = LasagneBatchNorm(3), SyncLasagneBatchNorm(3)
     with torch.autocast("cpu", dtype=torch.bfloat16):
