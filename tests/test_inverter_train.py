@@ -252,7 +252,7 @@ def test_a_run_follows_the_recipe_epoch_by_epoch_and_resumes_after_the_last(
     for got, want in zip(record.orders, expected_orders(tiny_dataset, [0, 1]), strict=True):
         np.testing.assert_array_equal(got, want)
     assert record.lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
-    assert record.loss_args == [("fc8", "fc7", 0.5, None)] * 4  # no share without torchrun
+    assert record.loss_args == [("fc8", "fc7", 0.5, None, False)] * 4  # no share, no bf16
     printed = capsys.readouterr().out
     assert "fc8 epoch 1/2: lr 1.00e-03, train loss" in printed
     assert "fc8 epoch 2/2: lr 1.00e-04, train loss" in printed
