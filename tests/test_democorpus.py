@@ -276,3 +276,25 @@ def test_command_line_writes_the_requested_splits(tmp_path):
     ]
     assert read_labels(base / "labels" / "demo_valid_001.lab")[-1][1] == 2.5
     assert not (base / "filelists" / "train").exists()
+
+
+def test_voices_option_replaces_the_training_families_but_not_the_heldout_one(
+    tmp_path, monkeypatch
+):
+    families = {}
+
+    def fake_song(rng, duration_s, sr, profile):
+        families[len(families)] = profile.voice_families
+        return np.zeros(round(duration_s * sr), np.float32), [(0.0, duration_s, False)]
+
+    monkeypatch.setattr(writer, "generate_song", fake_song)
+    args = [str(tmp_path), "--splits", "test", "heldout", "--n-test", "1", "--n-heldout", "1"]
+    main([*args, "--duration-s", "1", "--voices", "fof", "hnm", "fof"])
+    assert sorted(families.values()) == [("fof", "hnm"), ("lf",)]
+
+
+def test_voices_option_refuses_an_unknown_family(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path), "--voices", "choir"])
+    assert stop.value.code == 2 and "--voices" in capsys.readouterr().err
+    assert not (tmp_path / "datasets").exists()

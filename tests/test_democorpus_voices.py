@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from svdnet.democorpus import vocals
+from svdnet.democorpus import fof, vocals
 from svdnet.democorpus.arrangement import Note
 from svdnet.democorpus.dsp import _midi_to_hz
 from svdnet.democorpus.melody import Expression, expressive_contour
@@ -129,8 +129,8 @@ def test_families_sound_different_on_the_same_notes():
         phrase, _ = render_vocal_phrase(np.random.default_rng(8), notes, voice, SR)
         _, power = signal.welch(phrase, SR, nperseg=1024)
         spectra.append(10 * np.log10(power / power.sum() + 1e-20))
-    for i in range(3):
-        for j in range(i + 1, 3):
+    for i in range(len(spectra)):
+        for j in range(i + 1, len(spectra)):
             assert np.mean(np.abs(spectra[i] - spectra[j])) > 1.0
 
 
@@ -197,3 +197,45 @@ def test_nasal_coupling_puts_a_dip_between_nasal_pole_and_first_formant():
 def test_breath_has_unit_rms_and_the_asked_length():
     breath = render_breath(np.random.default_rng(0), 9000, SR)
     assert len(breath) == 9000 and abs(np.sqrt(np.mean(breath**2)) - 1) < 1e-9
+
+
+def test_a_fof_grain_is_one_formant_at_its_frequency_with_its_bandwidth():
+    # exp(-pi B t) sin(2 pi F t) has a resonance at F whose half-power width is B.
+    f_hz, b_hz, n = 1000.0, 80.0, 8192
+    grain = fof.grains(
+        np.array([0]), np.array([[f_hz]]), np.array([[b_hz]]), np.ones((1, 1)), 0.0, n, SR
+    )
+    power = np.abs(np.fft.rfft(grain, 1 << 16)) ** 2
+    freqs = np.fft.rfftfreq(1 << 16, 1 / SR)
+    above = freqs[power >= power.max() / 2]
+    assert abs(freqs[np.argmax(power)] - f_hz) < 5
+    assert abs((above.max() - above.min()) - b_hz) < 0.15 * b_hz
+
+
+def test_fof_grains_start_at_every_cycle_and_add_up():
+    phase = np.cumsum(np.full(SR, 200.0)) / SR  # 200 Hz for 1 s: the start and 200 crossings
+    onsets = fof.pulse_onsets(phase)
+    assert len(onsets) == 201 and onsets[0] == 0 and set(np.diff(onsets)) <= {110, 111}
+    m = len(onsets)
+    freqs, bandwidths = np.full((m, 2), [600.0, 1800.0]), np.full((m, 2), 90.0)
+    both = fof.grains(onsets, freqs, bandwidths, np.ones((m, 2)), 0.002, SR, SR)
+    first = fof.grains(onsets, freqs[:, :1], bandwidths[:, :1], np.ones((m, 1)), 0.002, SR, SR)
+    second = fof.grains(onsets, freqs[:, 1:], bandwidths[:, 1:], np.ones((m, 1)), 0.002, SR, SR)
+    assert np.allclose(both, first + second, atol=1e-5)
+    spectrum = np.abs(np.fft.rfft(both[SR // 4 : 3 * SR // 4]))  # 0.5 s: bins of 2 Hz
+    loudest_hz = np.argsort(spectrum)[-4:] * 2.0
+    assert set(np.round(loudest_hz / 200.0) * 200.0) <= {
+        600.0,
+        1800.0,
+        400.0,
+        800.0,
+        1600.0,
+        2000.0,
+    }
+    assert np.all(np.abs(loudest_hz / 200.0 - np.round(loudest_hz / 200.0)) < 0.02)
+
+
+def test_fof_formant_levels_fall_by_the_slope_per_octave_and_damp_when_nasal():
+    freqs = np.array([[500.0, 1000.0, 2000.0], [500.0, 1000.0, 2000.0]])
+    levels = fof.formant_levels_db(freqs, 6.0, np.array([0.0, 1.0, -2.0]), np.array([0.0, 1.0]))
+    assert np.allclose(levels, [[0.0, -5.0, -14.0], [0.0, -15.0, -24.0]])

@@ -18,6 +18,7 @@ One module per concern:
 - ``glottal``: glottal sources (Rosenberg and Liljencrants-Fant pulses)
 - ``tract``: vocal-tract filters (resonator cascade, parallel formant bank)
 - ``hnm``: harmonic-plus-noise voices
+- ``fof``: formant-wave-function (grain) voices
 - ``vocals``: one score sung by one to six voices of one family
 - ``instruments``: additive-synthesis band and lead instruments
 - ``soundfont``: General-MIDI rendering on sampled instruments

@@ -14,7 +14,7 @@ import numpy as np
 from svdnet.democorpus.melody import Expression, draw_expression
 from svdnet.democorpus.phonetics import Diction, draw_diction
 
-VOICE_FAMILIES = ("rosenberg", "lf", "hnm")
+VOICE_FAMILIES = ("rosenberg", "lf", "hnm", "fof")
 
 
 # Sung ranges (MIDI) and formant scale relative to an adult male, per register.
@@ -52,7 +52,7 @@ class Voice:
     growl: float  # period-doubling depth, 0 for most voices
     fry_prob: float  # chance of vocal fry at a phrase end
     nasality: float  # lf: nasal coupling throughout
-    branch_gains_db: tuple[float, ...]  # lf: per-formant gains of the parallel bank
+    branch_gains_db: tuple[float, ...]  # lf, fof: per-formant gains (fof: at half depth)
     flutter_cents: float  # lf: slow irregular pitch wander
     ripple_db: float  # hnm: random ripple of the spectral envelope
     max_voiced_hz: float  # hnm: above this the noise part takes over from the harmonics

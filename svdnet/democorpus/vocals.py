@@ -3,7 +3,8 @@
 Every phrase gets a score (phonemes laid on the notes); each voice of a doubled or ensemble
 part sings it with its own pitch contour, detune, timing and source noise; the family then
 turns the sources into sound: "rosenberg" through a resonator cascade, "lf" through a
-parallel formant bank with a nasal pole-zero pair, "hnm" by additive harmonics plus noise.
+parallel formant bank with a nasal pole-zero pair, "hnm" by additive harmonics plus noise,
+"fof" as a sum of formant grains started at every glottal period.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from svdnet.democorpus import glottal, hnm
+from svdnet.democorpus import fof, glottal, hnm
 from svdnet.democorpus.arrangement import Note
 from svdnet.democorpus.dsp import _db, _midi_to_hz, _rms, _samples
 from svdnet.democorpus.melody import expressive_contour
@@ -105,7 +106,7 @@ def _render_part(
         gates.append(gain * _shift(score.voicing, shift))
     jitter = voice.jitter + (0.0 if fry is None else 0.15 * fry[0])
     chorus = Chorus(f0s, gates, jitter, score, *_tract_tracks(score, voice, f0s[0]))
-    render = {"rosenberg": _rosenberg, "lf": _lf, "hnm": _hnm}[voice.family]
+    render = {"rosenberg": _rosenberg, "lf": _lf, "hnm": _hnm, "fof": _fof}[voice.family]
     return render(rng, chorus, voice, sr)
 
 
@@ -200,6 +201,34 @@ def _hnm(rng: np.random.Generator, chorus: Chorus, voice: Voice, sr: int) -> np.
         out += gate * gains * hnm.harmonics(f0_hz, phase, *tracks, shape, sr)
     noise = hnm.noise_part(rng, phase, *tracks, shape, sr)
     level = (0.05 + 1.5 * voice.aspiration) * _rms(out)
+    return out + level * noise * np.mean(chorus.gates, axis=0)
+
+
+def _fof(rng: np.random.Generator, chorus: Chorus, voice: Voice, sr: int) -> np.ndarray:
+    """Formant grains at every glottal period, plus open-phase aspiration through a cascade."""
+    breathy = 1.0 - voice.effort
+    # Breathy and dark voices lose their upper formants faster and start each grain softly.
+    slope_db_per_octave = 6.0 + 6.0 * breathy - voice.tilt_db_per_octave
+    attack_s = (0.6 + 3.0 * breathy + 1.5 * voice.head_voice) / 1000
+    score, n = chorus.score, len(chorus.gates[0])
+    n_formants = chorus.formants_hz.shape[1]
+    offsets_db = 0.5 * np.array(voice.branch_gains_db[:n_formants])
+    out = np.zeros(n)
+    for f0_hz, gate in zip(chorus.f0s_hz, chorus.gates, strict=True):
+        phase = glottal.jittered_phase(rng, f0_hz, chorus.jitter, sr)
+        onsets = fof.pulse_onsets(phase)
+        rows = np.minimum(onsets // score.block, len(chorus.formants_hz) - 1)
+        freqs_hz, bandwidths_hz = chorus.formants_hz[rows], chorus.bandwidths_hz[rows]
+        levels_db = fof.formant_levels_db(
+            freqs_hz, slope_db_per_octave, offsets_db, score.nasal[rows]
+        )
+        gains = glottal.cycle_gains(rng, phase, voice.shimmer, voice.growl)[onsets] * gate[onsets]
+        # A grain's spectral peak grows with its amplitude over its bandwidth.
+        amplitudes = _db(levels_db) * bandwidths_hz * gains[:, None]
+        out += fof.grains(onsets, freqs_hz, bandwidths_hz, amplitudes, attack_s, n, sr)
+    noise = glottal.open_phase_noise(rng, phase, voice.open_quotient)
+    noise = _formant_filter(noise, chorus.formants_hz, chorus.bandwidths_hz, score.block, sr)
+    level = (0.05 + 1.5 * voice.aspiration) * _rms(out) / max(_rms(noise), 1e-12)
     return out + level * noise * np.mean(chorus.gates, axis=0)
 
 

@@ -4,7 +4,8 @@ The first generation (``_draw_singer``, ``_sing_section``) is one source-filter 
 second generation (``VOICE_FAMILIES``, ``draw_voice``, ``render_vocal_phrase``,
 ``render_breath``) draws voices of several synthesis families from wide random ranges; its
 parts live in ``singers`` (the drawn settings), ``phonetics`` (lyrics), ``glottal``
-(sources), ``tract`` (filters), ``hnm`` (harmonic-plus-noise) and ``vocals`` (rendering).
+(sources), ``tract`` (filters), ``hnm`` (harmonic-plus-noise), ``fof`` (formant grains) and
+``vocals`` (rendering).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import io
 import logging
@@ -18,7 +19,8 @@ from tqdm import tqdm
 
 from svdnet.cli import positive_float, positive_int, random_seed, run_cli
 from svdnet.democorpus.dsp import SR
-from svdnet.democorpus.song import DEFAULT_DURATION_S, PROFILES, generate_song
+from svdnet.democorpus.singers import VOICE_FAMILIES
+from svdnet.democorpus.song import DEFAULT_DURATION_S, PROFILES, TRAINING_PROFILE, generate_song
 from svdnet.files import make_folder
 
 logger = logging.getLogger("svdnet.democorpus")
@@ -116,6 +118,7 @@ def write_corpus(
     duration_s: float = DEFAULT_DURATION_S,
     progress: bool = True,
     jobs: int = 1,
+    voices: tuple[str, ...] | None = None,
 ) -> Path:
     """Generate the demo corpus (audio, labels, file lists) under ``root/datasets/demo``.
 
@@ -138,6 +141,9 @@ def write_corpus(
         Show a tqdm progress bar over the songs.
     jobs : int
         Songs generated at once, each in its own process (1: in this process).
+    voices : tuple of str, optional
+        Voice families of the train, valid and test songs in place of the training
+        profile's (for corpus ablations); the heldout split keeps its own.
 
     Returns
     -------
@@ -160,7 +166,7 @@ def write_corpus(
             and (folders["labels"] / f"{song_name(split, index)}.lab").exists()
         )
     ]
-    write = functools.partial(_write_song, base, seed, duration_s)
+    write = functools.partial(_write_song, base, seed, duration_s, voices)
     bar = tqdm(total=len(todo), desc="demo corpus", unit="song", disable=not progress)
     with bar:
         if jobs == 1 or len(todo) < 2:
@@ -178,11 +184,21 @@ def write_corpus(
     return base
 
 
-def _write_song(base: Path, seed: int, duration_s: float, split: str, index: int) -> None:
+def _write_song(
+    base: Path,
+    seed: int,
+    duration_s: float,
+    voices: tuple[str, ...] | None,
+    split: str,
+    index: int,
+) -> None:
     """Synthesise song ``index`` of ``split`` and write its audio and labels atomically."""
     name = song_name(split, index)
     rng = song_seed(seed, split, index)
-    samples, segments = generate_song(rng, duration_s, SR, PROFILES[split])
+    profile = PROFILES[split]
+    if voices is not None and split != "heldout":
+        profile = dataclasses.replace(profile, voice_families=voices)
+    samples, segments = generate_song(rng, duration_s, SR, profile)
     serial = zlib.crc32(f"{seed}/{name}".encode())
     _write_atomic(base / "audio" / f"{name}.ogg", encode_ogg(samples, SR, serial))
     _write_atomic(base / "labels" / f"{name}.lab", format_labels(segments).encode())
@@ -258,11 +274,29 @@ def main(argv: list[str] | None = None) -> None:
         default=1,
         help="songs generated at once, one process each (default: %(default)s)",
     )
+    parser.add_argument(
+        "--voices",
+        nargs="+",
+        choices=VOICE_FAMILIES,
+        help="voice families of the train, valid and test songs, for corpus ablations "
+        f"(default: {' '.join(TRAINING_PROFILE.voice_families)}; heldout keeps "
+        f"{' '.join(PROFILES['heldout'].voice_families)}); write to a root of its own, "
+        "since songs already on disk are kept",
+    )
     args = parser.parse_args(argv)
+    voices = None if args.voices is None else tuple(dict.fromkeys(args.voices))
     n_songs = {split: getattr(args, f"n_{split}") for split in SPLITS}
     splits = tuple(args.splits)
     base = run_cli(
-        write_corpus, args.root, args.seed, splits, n_songs, args.duration_s, True, args.jobs
+        write_corpus,
+        args.root,
+        args.seed,
+        splits,
+        n_songs,
+        args.duration_s,
+        True,
+        args.jobs,
+        voices,
     )
     logger.info("demo corpus ready in %s", base)
 
