@@ -298,3 +298,9 @@ def test_voices_option_refuses_an_unknown_family(tmp_path, capsys):
         main([str(tmp_path), "--voices", "choir"])
     assert stop.value.code == 2 and "--voices" in capsys.readouterr().err
     assert not (tmp_path / "datasets").exists()
+
+
+def test_write_corpus_refuses_unknown_voices_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="voices"):
+        write_corpus(tmp_path, splits=("test",), n_songs={"test": 1}, voices=("choir",))
+    assert not (tmp_path / "datasets").exists()

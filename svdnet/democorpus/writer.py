@@ -154,6 +154,8 @@ def write_corpus(
     missing = [split for split in splits if split not in n_songs]
     if missing:
         raise ValueError(f"no song count for split(s) {missing}; n_songs has {list(n_songs)}")
+    if voices is not None and (not voices or not set(voices) <= set(VOICE_FAMILIES)):
+        raise ValueError(f"voices must be a non-empty subset of {VOICE_FAMILIES}, got {voices}")
     base = dataset_dir(root)
     folders = {kind: make_folder(base / kind) for kind in ("audio", "labels", "filelists")}
 
@@ -196,7 +198,7 @@ def _write_song(
     name = song_name(split, index)
     rng = song_seed(seed, split, index)
     profile = PROFILES[split]
-    if voices is not None and split != "heldout":
+    if voices is not None and profile == TRAINING_PROFILE:  # the held-out split keeps its own
         profile = dataclasses.replace(profile, voice_families=voices)
     samples, segments = generate_song(rng, duration_s, SR, profile)
     serial = zlib.crc32(f"{seed}/{name}".encode())
