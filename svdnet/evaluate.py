@@ -35,6 +35,7 @@ from svdnet.dataset import (
     ensure_demo_splits,
     frame_targets,
     label_path,
+    read_filelist,
     read_labels,
     split_streams,
 )
@@ -69,6 +70,12 @@ def build_parser():
         action="store_true",
         help="skip the logistic-regression baseline (default: fitted on the train split, "
         "skipped with a note where there is none)",
+    )
+    p.add_argument(
+        "--per-song",
+        action="store_true",
+        help="also report each file's accuracy, recall and specificity, with the same "
+        "threshold, and the spread of accuracy over files",
     )
     p.add_argument(
         "--splits",
@@ -175,9 +182,11 @@ def split_predictions(model, songs, silence, device, baseline=None):
     Returns
     -------
     dict
-        ``svdnet`` and ``targets``, and ``baseline`` where one is given: float32 arrays.
+        ``svdnet`` and ``targets``, and ``baseline`` where one is given: float32 arrays;
+        ``lengths``: the number of frames of each song, in order (int64).
     """
     out = {"svdnet": [], "targets": [], "baseline": []}
+    lengths = []
     for labels, blocks in songs:
         if baseline is not None:  # the baseline sees each block on its way to SVDNet
             blocks = _tap(
@@ -186,9 +195,11 @@ def split_predictions(model, songs, silence, device, baseline=None):
         predictions = stream_predictions(model, blocks, silence, device)
         out["svdnet"].append(smooth(predictions))
         out["targets"].append(frame_targets(labels, len(predictions)))
+        lengths.append(len(predictions))
     if baseline is None:
         del out["baseline"]
-    return {key: np.concatenate([np.zeros(0, np.float32), *parts]) for key, parts in out.items()}
+    joined = {key: np.concatenate([np.zeros(0, np.float32), *parts]) for key, parts in out.items()}
+    return joined | {"lengths": np.array(lengths, dtype=np.int64)}
 
 
 def best_threshold(predictions, targets):
@@ -228,6 +239,22 @@ def binary_metrics(predictions, targets, threshold):
         "specificity": ratio(tn, tn + fp),
         "f1": ratio(2 * precision * recall, precision + recall),
     }
+
+
+def per_song_metrics(predictions, targets, lengths, names, threshold):
+    """Accuracy, recall, specificity, singing fraction and frames of each song, by file name.
+
+    ``predictions`` and ``targets`` are the songs' frames one after another, as
+    :func:`split_predictions` returns them, ``lengths`` their frame counts.
+    """
+    bounds = np.cumsum([0, *lengths])
+    songs = {}
+    for name, start, end in zip(names, bounds[:-1], bounds[1:], strict=True):
+        metrics = binary_metrics(predictions[start:end], targets[start:end], threshold)
+        songs[name] = {key: metrics[key] for key in ("accuracy", "recall", "specificity")}
+        songs[name]["singing"] = float(np.mean(targets[start:end] > 0.5)) if end > start else 0.0
+        songs[name]["frames"] = int(end - start)
+    return songs
 
 
 def fit_logistic_regression(frames, targets, l2=1e-4, max_iter=100):
@@ -318,6 +345,15 @@ def evaluate(args):
         for key in keys
     }
     per_split = {split: _split_results(predictions[split], thresholds, keys) for split in reported}
+    if args.per_song:
+        for split in reported:
+            per_split[split]["songs"] = per_song_metrics(
+                predictions[split]["svdnet"],
+                predictions[split]["targets"],
+                predictions[split]["lengths"],
+                read_filelist(folder, split),
+                thresholds["svdnet"],
+            )
     return per_split["test"] | {split: per_split[split] for split in reported[1:]}
 
 
@@ -332,8 +368,11 @@ def _split_results(predictions, thresholds, keys):
 
 
 def format_table(results):
-    """The results as a small text table: one row per metric, a column per split and model."""
-    others = {key: value for key, value in results.items() if key != "baseline"}
+    """The results as a small text table: one row per metric, a column per split and model.
+
+    Where the results hold each song's metrics (``--per-song``), a table per split follows.
+    """
+    others = {key: value for key, value in results.items() if key not in ("baseline", "songs")}
     splits = {"test": results} | {k: v for k, v in others.items() if isinstance(v, dict)}
     columns = []
     for split, values in splits.items():
@@ -343,7 +382,29 @@ def format_table(results):
     lines = [f"{'':12s}" + "".join(f" {name:>13s}" for name, _ in columns)]
     for key in (*METRICS, "threshold"):
         lines.append(f"{key:12s}" + "".join(f" {values[key]:13.4f}" for _, values in columns))
+    for split, values in splits.items():
+        if "songs" in values:
+            lines += ["", *format_songs(split, values["songs"])]
     return "\n".join(lines)
+
+
+def format_songs(split, songs):
+    """Lines of a per-song table of one split, ending with the spread of accuracy."""
+    width = max(len(name) for name in [split, *songs])
+    lines = [f"{split:{width}s}  accuracy  recall  specificity  singing"]
+    for name, m in songs.items():
+        lines.append(
+            f"{name:{width}s}  {m['accuracy']:8.4f}  {m['recall']:6.4f}  "
+            f"{m['specificity']:11.4f}  {m['singing']:7.3f}"
+        )
+    accuracy = np.array([m["accuracy"] for m in songs.values()])
+    if not len(accuracy):
+        return lines
+    lines.append(
+        f"accuracy over {len(accuracy)} files: mean {accuracy.mean():.4f}, "
+        f"standard deviation {accuracy.std():.4f}, lowest {accuracy.min():.4f}"
+    )
+    return lines
 
 
 def run(args):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from svdnet import evaluate
-from svdnet.dataset import excerpts
+from svdnet.dataset import excerpts, frame_targets, read_labels
 from svdnet.errors import InputError
 from svdnet.model import SVDNet
 
@@ -83,6 +83,20 @@ def test_undefined_metrics_are_zero():
     }  # fmt: skip
 
 
+def test_per_song_metrics_of_a_hand_counted_example():
+    # Song a: 4 frames, tp 1, fn 1, tn 1, fp 1; song b: 3 frames, tn 2, fn 1.
+    predictions = np.array([0.9, 0.1, 0.2, 0.7, 0.1, 0.3, 0.2])
+    targets = np.array([1, 1, 0, 0, 0, 1, 0])
+    songs = evaluate.per_song_metrics(predictions, targets, [4, 3], ["a.ogg", "b.ogg"], 0.5)
+    assert list(songs) == ["a.ogg", "b.ogg"]
+    assert songs["a.ogg"] == pytest.approx(
+        {"accuracy": 0.5, "recall": 0.5, "specificity": 0.5, "singing": 0.5, "frames": 4}
+    )
+    assert songs["b.ogg"] == pytest.approx(
+        {"accuracy": 2 / 3, "recall": 0.0, "specificity": 1.0, "singing": 1 / 3, "frames": 3}
+    )
+
+
 def test_logistic_regression_learns_a_linear_rule():
     rng = np.random.default_rng(0)
     frames = rng.standard_normal((2000, 80)).astype(np.float32)
@@ -110,6 +124,28 @@ def test_json_line_holds_metrics_threshold_and_baseline(
     evaluate.main([*argv, "--device", "cpu", "--json", "--cache-spectra", str(cache)])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == results
     assert len(list(cache.glob("*.npy"))) == 7
+
+
+def test_per_song_results_follow_the_filelist_and_add_up_to_the_split(
+    tmp_path, make_tiny_dataset, classifier_files, capsys
+):
+    folder = make_tiny_dataset(tmp_path, splits={"valid": 2, "test": 3})
+    argv = [str(classifier_files), "--dataset", "tiny", "--dataset-path", str(tmp_path)]
+    argv += ["--device", "cpu", "--no-baseline", "--per-song"]
+    evaluate.main([*argv, "--json"])
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    songs = results.pop("songs")
+    assert list(songs) == ["test_0.wav", "test_1.wav", "test_2.wav"]
+    for name, song in songs.items():  # each song's frames are its own: its labels say so
+        labels = read_labels(folder / "labels" / name.replace(".wav", ".lab"))
+        expected = np.mean(frame_targets(labels, song["frames"]) > 0.5)
+        assert song["singing"] == pytest.approx(expected)
+    frames = np.array([song["frames"] for song in songs.values()])
+    accuracy = np.array([song["accuracy"] for song in songs.values()])
+    assert np.sum(frames * accuracy) / frames.sum() == pytest.approx(results["accuracy"])
+    evaluate.main(argv)
+    text = capsys.readouterr().out
+    assert "test_2.wav" in text and "accuracy over 3 files: mean" in text
 
 
 def test_a_heldout_split_is_reported_with_the_valid_threshold(
