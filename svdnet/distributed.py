@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from svdnet.device import pick_device
+from svdnet.device import pick_device, warn_if_slow_bf16
 from svdnet.errors import InputError
 
 # How long the other ranks wait while rank 0 alone prepares (decodes a corpus into the
@@ -118,6 +118,8 @@ def run(train, args):
     check_batch_split(args.batchsize)
     device = rank_device(pick_device(args.device))
     with process_group(device):
+        if getattr(args, "bf16", False):
+            warn_if_slow_bf16(device)
         return train(args, device)
 
 

@@ -8,7 +8,7 @@ import torch
 from svdnet import train
 from svdnet.audio import load_meanstd, log_mel, mel_filterbank
 from svdnet.dataset import load_split
-from svdnet.device import on_device
+from svdnet.device import on_device, warn_if_slow_bf16
 from svdnet.model import SVDNet, load_classifier
 
 
@@ -348,3 +348,28 @@ def test_the_validation_error_counts_excerpts_on_the_wrong_side_of_p_one_half():
     # Called singing: 0.5, 3.0 and 0.9; wrong: the 3.0 (no singing) and the -0.1 (singing).
     error = train.classification_error(GivenLogits(), inputs, targets, torch.device("cpu"), 2)
     assert error == pytest.approx(2 / 5)
+
+
+@pytest.mark.parametrize(
+    ("flags", "noted"),
+    [
+        ("fpu sse4_2 avx2 fma", True),
+        ("avx2 avx512f amx_bf16 amx_tile", False),
+        ("avx512_bf16", False),
+    ],
+)
+def test_bf16_is_noted_as_slow_only_on_cpus_without_native_bfloat16(tmp_path, caplog, flags, noted):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("".join(f"processor\t: {i}\nflags\t\t: {flags}\n\n" for i in range(2)))
+    assert warn_if_slow_bf16(torch.device("cpu"), cpuinfo) is noted
+    assert ("several times slower" in caplog.text) is noted
+
+
+def test_bf16_is_not_noted_where_flags_are_unknown_or_on_a_gpu(tmp_path, caplog):
+    assert not warn_if_slow_bf16(torch.device("cpu"), tmp_path / "missing")
+    (tmp_path / "no_flags").write_text("processor\t: 0\nmodel name\t: some cpu\n")
+    assert not warn_if_slow_bf16(torch.device("cpu"), tmp_path / "no_flags")
+    slow = tmp_path / "slow"
+    slow.write_text("flags\t\t: avx2\n")
+    assert not warn_if_slow_bf16(torch.device("cuda"), slow)
+    assert caplog.text == ""
