@@ -21,8 +21,8 @@ dataset_path=${4:-$here}
 shift $(($# < 4 ? $# : 4))
 
 if [ "$dataset" = demo ]; then
-    # The demo test split is synthesised on first use (deterministic, under a minute).
-    "$python" -m svdnet.democorpus "$dataset_path" --splits test
+    # The demo test split is synthesised on first use (deterministic, about two minutes).
+    "$python" -m svdnet.democorpus "$dataset_path" --splits test --jobs 2
 fi
 
 prefix=$(basename "$classifier" .npz)

@@ -4,7 +4,7 @@
 # and the README's numbers and figure: docs/demo_*.json, docs/demo_inversions.png
 # Usage: scripts/train_demo.sh [corpus|classifier|LAYER|evaluate ...]   (default: all steps)
 # The schedules are shortened from the papers' (20 x 2000 batches for SVDNet, 30 full
-# epochs for each inverter): on a 2-core CPU the corpus takes about 11 minutes, the
+# epochs for each inverter): on a 2-core CPU the corpus takes about 14 minutes, the
 # classifier took 68 and the eight inverters 51; with a GPU, drop --epochs/--epochsize/
 # --max-excerpts to train with the full recipes (--resume continues an interrupted run).
 set -euo pipefail

@@ -36,7 +36,10 @@ SPLITS = ("train", "valid", "test", "heldout")
 DEFAULT_SPLITS = ("train", "valid", "test")
 
 
-DEFAULT_N_SONGS = {"train": 240, "valid": 10, "test": 10, "heldout": 8}
+# Accuracy varies by song far more than by frame (a song's standard deviation is 10-14
+# points), so the evaluation splits hold 40 songs, the held-out one 28: its audio is
+# committed, and 28 songs stay under 10 MB.
+DEFAULT_N_SONGS = {"train": 240, "valid": 40, "test": 40, "heldout": 28}
 
 
 def song_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
@@ -134,7 +137,7 @@ def write_corpus(
     splits : tuple of str
         Splits to generate.
     n_songs : dict of str to int, optional
-        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 10 / 10 / 8).
+        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 40 / 40 / 28).
     duration_s : float
         Length of each song in seconds.
     progress : bool
