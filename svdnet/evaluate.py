@@ -397,9 +397,7 @@ def format_songs(split, songs):
             f"{name:{width}s}  {m['accuracy']:8.4f}  {m['recall']:6.4f}  "
             f"{m['specificity']:11.4f}  {m['singing']:7.3f}"
         )
-    accuracy = np.array([m["accuracy"] for m in songs.values()])
-    if not len(accuracy):
-        return lines
+    accuracy = np.array([m["accuracy"] for m in songs.values()])  # filelists are never empty
     lines.append(
         f"accuracy over {len(accuracy)} files: mean {accuracy.mean():.4f}, "
         f"standard deviation {accuracy.std():.4f}, lowest {accuracy.min():.4f}"
