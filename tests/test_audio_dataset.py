@@ -111,3 +111,19 @@ def test_demo_splits_are_synthesised_on_first_use_only(tmp_path, monkeypatch):
     ensure_demo_splits(tmp_path, "demo", ("test",))
     ensure_demo_splits(tmp_path, "jamendo", ("train", "test"))
     assert calls == [("train", "valid")]
+
+
+def test_a_demo_split_shorter_than_the_default_is_used_with_a_note(tmp_path, monkeypatch, caplog):
+    from svdnet import democorpus
+    from svdnet.dataset import ensure_demo_splits
+
+    monkeypatch.setattr(democorpus, "DEFAULT_N_SONGS", {"valid": 2, "test": 3})
+    monkeypatch.setattr(democorpus, "write_corpus", lambda root, splits: pytest.fail("wrote"))
+    filelists = tmp_path / "datasets/demo/filelists"
+    filelists.mkdir(parents=True)
+    (filelists / "valid").write_text("a.ogg\nb.ogg\n")
+    (filelists / "test").write_text("c.ogg\nd.ogg\n")
+    ensure_demo_splits(tmp_path, "demo", ("valid", "test"))
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and "lists 2 songs, the demo corpus now has 3" in notes[0]
+    assert str(filelists / "test") in notes[0] and "--splits test" in notes[0]
