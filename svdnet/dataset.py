@@ -5,7 +5,6 @@ files), ``filelists/{train,valid,test}`` (one audio file name a line) and
 ``labels/<stem>.lab`` (``start_s end_s sing|nosing`` a line).
 """
 
-import logging
 import math
 from pathlib import Path
 
@@ -22,8 +21,6 @@ from svdnet.audio import (
 from svdnet.errors import InputError
 from svdnet.spectra import allow_open_files, load_spectrogram, mel_blocks
 
-logger = logging.getLogger(__name__)
-
 SPLITS = ("train", "valid", "test")
 
 
@@ -38,30 +35,19 @@ def dataset_dir(dataset_path, name):
 def ensure_demo_splits(dataset_path, name, splits):
     """Synthesise the demo corpus's ``splits`` that have no filelist yet (``name == "demo"``).
 
-    A demo split that lists fewer songs than the demo corpus now has (one written before
-    its splits grew) is used as it is, with a note saying how to add the others. Other
-    datasets are left alone: they must be downloaded or made by their owner.
+    A demo split written before the splits grew is used as it is, with a note
+    (:func:`svdnet.democorpus.note_short_splits`). Other datasets are left alone: they
+    must be downloaded or made by their owner.
     """
     if name != "demo":
         return
-    from svdnet.democorpus import DEFAULT_N_SONGS, write_corpus  # synthesis needs more imports
+    from svdnet.democorpus import note_short_splits, write_corpus  # synthesis needs more imports
 
     folder = Path(dataset_path) / "datasets" / name
     missing = [split for split in splits if not (folder / "filelists" / split).is_file()]
     if missing:
         write_corpus(dataset_path, splits=tuple(missing))
-    for split in (split for split in splits if split not in missing):
-        listed = len(read_filelist(folder, split))
-        if listed < DEFAULT_N_SONGS.get(split, 0):
-            logger.warning(
-                "note: %s lists %d songs, the demo corpus now has %d: "
-                "`python -m svdnet.democorpus %s --splits %s --jobs 2` adds the others",
-                folder / "filelists" / split,
-                listed,
-                DEFAULT_N_SONGS[split],
-                dataset_path,
-                split,
-            )
+    note_short_splits(dataset_path, tuple(split for split in splits if split not in missing))
 
 
 def read_filelist(folder, split):

@@ -117,7 +117,7 @@ def test_a_demo_split_shorter_than_the_default_is_used_with_a_note(tmp_path, mon
     from svdnet import democorpus
     from svdnet.dataset import ensure_demo_splits
 
-    monkeypatch.setattr(democorpus, "DEFAULT_N_SONGS", {"valid": 2, "test": 3})
+    monkeypatch.setattr(democorpus.writer, "DEFAULT_N_SONGS", {"valid": 2, "test": 3})
     monkeypatch.setattr(democorpus, "write_corpus", lambda root, splits: pytest.fail("wrote"))
     filelists = tmp_path / "datasets/demo/filelists"
     filelists.mkdir(parents=True)

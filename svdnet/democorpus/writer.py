@@ -221,6 +221,31 @@ def _split_complete(base: Path, split: str) -> bool:
     )
 
 
+def note_short_splits(root: str | os.PathLike, splits: tuple[str, ...]) -> None:
+    """Log a note for each split whose file list names fewer songs than ``DEFAULT_N_SONGS``.
+
+    Such a split was written before the splits grew; it is used as it is, and the note
+    gives the command that adds the other songs. Splits without a file list are skipped.
+    """
+    base = dataset_dir(root)
+    for split in splits:
+        filelist = base / "filelists" / split
+        if not filelist.is_file():
+            continue
+        # An empty or unreadable list is left to the reader, which says what is wrong.
+        listed = len(filelist.read_text(errors="replace").split())
+        if 0 < listed < DEFAULT_N_SONGS.get(split, 0):
+            logger.warning(
+                "note: %s lists %d songs, the demo corpus now has %d: "
+                "`python -m svdnet.democorpus %s --splits %s --jobs 2` adds the others",
+                filelist,
+                listed,
+                DEFAULT_N_SONGS[split],
+                root,
+                split,
+            )
+
+
 def ensure_demo_corpus(
     root: str | os.PathLike, splits: tuple[str, ...] = ("test",), seed: int = 0
 ) -> Path:
