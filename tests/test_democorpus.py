@@ -1,7 +1,9 @@
 """Tests of the synthetic demo corpus: songs, labels and the written Jamendo layout."""
 
+import json
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -291,6 +293,73 @@ def test_voices_option_replaces_the_training_families_but_not_the_heldout_one(
     args = [str(tmp_path), "--splits", "test", "heldout", "--n-test", "1", "--n-heldout", "1"]
     main([*args, "--duration-s", "1", "--voices", "fof", "hnm", "fof"])
     assert sorted(families.values()) == [("fof", "hnm"), ("lf",)]
+
+
+@pytest.fixture
+def silent_songs(monkeypatch):
+    """Songs of silence: the settings tests need files, not synthesis."""
+
+    def fake_song(rng, duration_s, sr, profile):
+        return np.zeros(round(duration_s * sr), np.float32), [(0.0, duration_s, False)]
+
+    monkeypatch.setattr(writer, "generate_song", fake_song)
+
+
+@pytest.mark.parametrize(
+    ("option", "changed"),
+    [
+        (["--seed", "1"], "seed 0 there, 1 now"),
+        (["--duration-s", "2"], "duration_s 1.0 there, 2.0 now"),
+        (["--voices", "fof"], "voice_families ['rosenberg', 'hnm'] there, ['fof'] now"),
+    ],
+)
+def test_a_split_made_with_other_settings_is_refused_and_left_alone(
+    tmp_path, silent_songs, capsys, option, changed
+):
+    first = [str(tmp_path), "--splits", "test", "--n-test", "1", "--duration-s", "1"]
+    main(first)
+    base = tmp_path / "datasets" / "demo"
+    settings = base / "settings" / "test.json"
+    assert json.loads(settings.read_text()) == {
+        "seed": 0,
+        "duration_s": 1.0,
+        "voice_families": ["rosenberg", "hnm"],
+        "soundfont": "timgm6mb",
+        "chain": True,
+    }
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as stop:
+        main([*first, "--n-test", "2", *option])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(settings) in err and changed in err
+    assert not (base / "audio" / "demo_test_001.ogg").exists()
+    assert (base / "filelists" / "test").read_text() == "demo_test_000.ogg\n"
+
+    main([*first, "--n-test", "2"])  # the same settings add songs
+    assert (base / "audio" / "demo_test_001.ogg").is_file()
+
+
+def test_the_heldout_split_ignores_voices_and_an_unreadable_settings_file_is_named(
+    tmp_path, silent_songs, capsys
+):
+    args = [str(tmp_path), "--splits", "heldout", "--n-heldout", "1", "--duration-s", "1"]
+    main(args)
+    main([*args, "--voices", "fof"])  # heldout keeps its own voices: nothing changed
+    settings = tmp_path / "datasets" / "demo" / "settings" / "heldout.json"
+    settings.write_bytes(b"\xff{")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2 and str(settings) in capsys.readouterr().err
+
+
+def test_the_committed_heldout_settings_are_the_defaults():
+    committed = Path(__file__).parents[1] / "datasets" / "demo" / "settings" / "heldout.json"
+    expected = writer.split_settings("heldout", 0, writer.DEFAULT_DURATION_S)
+    assert json.loads(committed.read_text()) == expected
+    assert expected["voice_families"] == ["lf"] and expected["soundfont"] == "fluidr3"
 
 
 def test_voices_option_refuses_an_unknown_family(tmp_path, capsys):

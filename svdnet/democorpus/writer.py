@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import functools
 import io
+import json
 import logging
 import os
 import struct
@@ -21,6 +22,7 @@ from svdnet.cli import positive_float, positive_int, random_seed, run_cli
 from svdnet.democorpus.dsp import SR
 from svdnet.democorpus.singers import VOICE_FAMILIES
 from svdnet.democorpus.song import DEFAULT_DURATION_S, PROFILES, TRAINING_PROFILE, generate_song
+from svdnet.errors import InputError
 from svdnet.files import make_folder
 
 logger = logging.getLogger("svdnet.democorpus")
@@ -113,6 +115,47 @@ def dataset_dir(root: str | os.PathLike) -> Path:
     return Path(root) / "datasets" / DATASET
 
 
+def split_profile(split: str, voices: tuple[str, ...] | None = None):
+    """The profile a split's songs are made with; ``voices`` replaces the training one's."""
+    profile = PROFILES[split]
+    if voices is not None and profile == TRAINING_PROFILE:  # the held-out split keeps its own
+        profile = dataclasses.replace(profile, voice_families=voices)
+    return profile
+
+
+def split_settings(split: str, seed: int, duration_s: float, voices=None) -> dict:
+    """What decides a split's songs besides their index, as ``settings/<split>.json`` holds it."""
+    profile = dataclasses.asdict(split_profile(split, voices))
+    # Through JSON and back, so that it compares equal to a file read back (lists, floats).
+    return json.loads(json.dumps({"seed": seed, "duration_s": duration_s, **profile}))
+
+
+def check_settings(base: Path, split: str, settings: dict) -> None:
+    """Refuse to add songs to a split that was written with other settings.
+
+    Songs already on disk are kept, so a run with another seed, length or voices would
+    otherwise mix two corpora under one name. A split without a settings file (written
+    before they were kept) is taken as written with these settings.
+    """
+    path = base / "settings" / f"{split}.json"
+    if not path.is_file():
+        return
+    try:
+        recorded = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not a settings file ({err}); delete it to continue") from err
+    changed = [
+        f"{key} {recorded.get(key)!r} there, {value!r} now"
+        for key, value in settings.items()
+        if recorded.get(key) != value
+    ]
+    if changed:
+        raise InputError(
+            f"{path}: the {split} songs under {base} were made with other settings "
+            f"({'; '.join(changed)}); give another ROOT, or delete that split's files"
+        )
+
+
 def write_corpus(
     root: str | os.PathLike,
     seed: int = 0,
@@ -125,8 +168,11 @@ def write_corpus(
 ) -> Path:
     """Generate the demo corpus (audio, labels, file lists) under ``root/datasets/demo``.
 
-    Songs whose .ogg and .lab both exist are skipped. Each file is written atomically and
-    the file lists come last, so an interrupted run leaves no complete-looking split.
+    Songs whose .ogg and .lab both exist are skipped; a split whose
+    ``settings/<split>.json`` records another seed, length or profile is refused
+    (:class:`InputError`) before anything is written. Each file is written atomically and
+    the file lists and settings come last, so an interrupted run leaves no
+    complete-looking split.
 
     Parameters
     ----------
@@ -160,7 +206,11 @@ def write_corpus(
     if voices is not None and (not voices or not set(voices) <= set(VOICE_FAMILIES)):
         raise ValueError(f"voices must be a non-empty subset of {VOICE_FAMILIES}, got {voices}")
     base = dataset_dir(root)
-    folders = {kind: make_folder(base / kind) for kind in ("audio", "labels", "filelists")}
+    settings = {split: split_settings(split, seed, duration_s, voices) for split in splits}
+    for split in splits:
+        check_settings(base, split, settings[split])
+    kinds = ("audio", "labels", "filelists", "settings")
+    folders = {kind: make_folder(base / kind) for kind in kinds}
 
     todo = [
         (split, index)
@@ -186,6 +236,8 @@ def write_corpus(
     for split in splits:
         names = "".join(f"{song_name(split, i)}.ogg\n" for i in range(n_songs[split]))
         _write_atomic(folders["filelists"] / split, names.encode())
+        text = json.dumps(settings[split], indent=2) + "\n"
+        _write_atomic(folders["settings"] / f"{split}.json", text.encode())
     return base
 
 
@@ -200,10 +252,7 @@ def _write_song(
     """Synthesise song ``index`` of ``split`` and write its audio and labels atomically."""
     name = song_name(split, index)
     rng = song_seed(seed, split, index)
-    profile = PROFILES[split]
-    if voices is not None and profile == TRAINING_PROFILE:  # the held-out split keeps its own
-        profile = dataclasses.replace(profile, voice_families=voices)
-    samples, segments = generate_song(rng, duration_s, SR, profile)
+    samples, segments = generate_song(rng, duration_s, SR, split_profile(split, voices))
     serial = zlib.crc32(f"{seed}/{name}".encode())
     _write_atomic(base / "audio" / f"{name}.ogg", encode_ogg(samples, SR, serial))
     _write_atomic(base / "labels" / f"{name}.lab", format_labels(segments).encode())
@@ -310,8 +359,8 @@ def main(argv: list[str] | None = None) -> None:
         choices=VOICE_FAMILIES,
         help="voice families of the train, valid and test songs, for corpus ablations "
         f"(default: {' '.join(TRAINING_PROFILE.voice_families)}; heldout keeps "
-        f"{' '.join(PROFILES['heldout'].voice_families)}); write to a root of its own, "
-        "since songs already on disk are kept",
+        f"{' '.join(PROFILES['heldout'].voice_families)}); a split already written with "
+        "other voices is refused: write to a root of its own",
     )
     args = parser.parse_args(argv)
     voices = None if args.voices is None else tuple(dict.fromkeys(args.voices))
