@@ -109,16 +109,27 @@ def test_pairwise_correlation_sum_matches_numpy_corrcoef():
     assert metrics.pairwise_correlation_sum(excerpts[:1]) == (0.0, 0)
 
 
-def test_identical_inversions_collapse_a_class_above_1():
+def test_identical_inversions_collapse_a_class_to_one_minus_the_inputs_correlation():
     rng = np.random.default_rng(8)
     shared = rng.standard_normal((1, 6, 4))
     inputs = shared + rng.standard_normal((4, 6, 4))  # pairwise correlations near 0.5
     identical = np.repeat(shared, 4, axis=0)
-    _, n_pairs = metrics.pairwise_correlation_sum(inputs)
-    input_mean = metrics.pairwise_correlation_sum(inputs)[0] / n_pairs
-    assert metrics.class_collapse([inputs], [identical]) == pytest.approx(1 / input_mean)
-    assert metrics.class_collapse([inputs], [identical]) > 1
-    assert metrics.class_collapse([inputs], [inputs]) == pytest.approx(1.0)
+    total, n_pairs = metrics.pairwise_correlation_sum(inputs)
+    assert n_pairs == 6
+    assert metrics.within_class_correlation([identical]) == pytest.approx(1.0)
+    assert metrics.class_collapse([inputs], [identical]) == pytest.approx(1 - total / 6)
+    assert 0 < metrics.class_collapse([inputs], [identical]) < 1
+    assert metrics.class_collapse([inputs], [inputs]) == pytest.approx(0.0)
+
+
+def test_class_collapse_stays_finite_where_the_inputs_are_uncorrelated():
+    # Zero-mean +-1 patterns: each pair correlates 0 except rows 2 and 3, which are
+    # opposite (-1), so the mean over the 6 pairs is -1/6, where a ratio would divide by
+    # a number near 0.
+    inputs = np.array([[1, 1, -1, -1], [1, -1, 1, -1], [1, -1, -1, 1], [-1, 1, 1, -1]], np.float64)
+    assert metrics.within_class_correlation([inputs]) == pytest.approx(-1 / 6)
+    same = np.repeat(inputs[:1], 4, axis=0)
+    assert metrics.class_collapse([inputs], [same]) == pytest.approx(1 + 1 / 6)
 
 
 def test_class_collapse_pools_the_classes_weighted_by_pairs():
@@ -127,13 +138,20 @@ def test_class_collapse_pools_the_classes_weighted_by_pairs():
     b_in, b_inv = rng.standard_normal((2, 2, 5, 2)) + rng.standard_normal((1, 5, 2))
     corr = [metrics.pairwise_correlation_sum(x)[0] for x in (a_in, a_inv, b_in, b_inv)]
     # Class a has 3 pairs and class b 1; the pooled means share the denominator 4.
-    expected = ((corr[1] + corr[3]) / 4) / ((corr[0] + corr[2]) / 4)
+    expected = (corr[1] + corr[3]) / 4 - (corr[0] + corr[2]) / 4
     assert metrics.class_collapse([a_in, b_in], [a_inv, b_inv]) == pytest.approx(expected)
 
 
 def test_class_collapse_is_none_without_a_pair():
     one = np.ones((1, 5, 2)) * np.arange(10).reshape(1, 5, 2)
+    assert metrics.within_class_correlation([one, one[:0]]) is None
     assert metrics.class_collapse([one, one[:0]], [one, one[:0]]) is None
+
+
+def test_class_collapse_needs_the_same_classes():
+    two = np.random.default_rng(3).standard_normal((2, 5, 2))
+    with pytest.raises(ValueError, match="same classes"):
+        metrics.class_collapse([two, two], [two])
 
 
 # --- evenly spaced sample ---------------------------------------------------------------
@@ -209,9 +227,12 @@ def test_cli_writes_json_markdown_and_figure_and_prints_the_json_last(setup, tmp
             == (printed["n_excerpts"])
         )
         assert 0 <= row["agreement"] <= 1 and row["mse"] > 0
+        difference = row["class_corr"] - printed["input_class_corr"]
+        assert row["class_collapse"] == pytest.approx(difference)
     table = (out / "analysis.md").read_text().splitlines()
-    assert table[2] == "| layer | " + " | ".join(analyse.METRICS) + " |"
-    assert [line.split(" | ")[0] for line in table[4:]] == ["| conv1", "| mp6", "| fc8"]
+    assert table[1] == f"inputs' class_corr {printed['input_class_corr']:.3f}"
+    assert table[3] == "| layer | " + " | ".join(analyse.METRICS) + " |"
+    assert [line.split(" | ")[0] for line in table[5:]] == ["| conv1", "| mp6", "| fc8"]
     assert (out / "analysis.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

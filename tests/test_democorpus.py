@@ -1,7 +1,6 @@
 """Tests of the synthetic demo corpus: songs, labels and the written Jamendo layout."""
 
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from scipy import signal
 from svdnet import democorpus
 from svdnet.democorpus import (
     SR,
-    ensure_demo_corpus,
     generate_song,
     main,
     render_stems,
@@ -245,28 +243,6 @@ def test_failed_write_leaves_neither_target_nor_temporary(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         writer._write_atomic(target, b"0.000 1.000 sing\n")
     assert os.listdir(tmp_path) == []
-
-
-def test_ensure_demo_corpus_generates_once_then_stays_quiet(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(writer, "DEFAULT_N_SONGS", {"train": 1, "valid": 1, "test": 1})
-    monkeypatch.setattr(writer, "DEFAULT_DURATION_S", 3.0)
-    caplog.set_level(logging.INFO, logger="svdnet.democorpus")
-
-    base = ensure_demo_corpus(tmp_path)
-    assert (base / "filelists" / "test").read_text() == "demo_test_000.ogg\n"
-    assert not (base / "filelists" / "train").exists()
-    assert caplog.records
-    audio = base / "audio" / "demo_test_000.ogg"
-    written_ns = audio.stat().st_mtime_ns
-
-    caplog.clear()
-    assert ensure_demo_corpus(tmp_path) == base
-    assert not caplog.records
-    assert audio.stat().st_mtime_ns == written_ns
-
-    (base / "labels" / "demo_test_000.lab").unlink()
-    ensure_demo_corpus(tmp_path)
-    assert (base / "labels" / "demo_test_000.lab").is_file()
 
 
 def test_command_line_writes_the_requested_splits(tmp_path):

@@ -258,18 +258,6 @@ def _write_song(
     _write_atomic(base / "labels" / f"{name}.lab", format_labels(segments).encode())
 
 
-def _split_complete(base: Path, split: str) -> bool:
-    """Whether a split's file list exists and all its songs have audio and labels."""
-    filelist = base / "filelists" / split
-    if not filelist.exists():
-        return False
-    names = filelist.read_text().split()
-    return all(
-        (base / "audio" / name).exists() and (base / "labels" / f"{Path(name).stem}.lab").exists()
-        for name in names
-    )
-
-
 def note_short_splits(root: str | os.PathLike, splits: tuple[str, ...]) -> None:
     """Log a note for each split whose file list names fewer songs than ``DEFAULT_N_SONGS``.
 
@@ -293,26 +281,6 @@ def note_short_splits(root: str | os.PathLike, splits: tuple[str, ...]) -> None:
                 root,
                 split,
             )
-
-
-def ensure_demo_corpus(
-    root: str | os.PathLike, splits: tuple[str, ...] = ("test",), seed: int = 0
-) -> Path:
-    """Make sure the demo splits exist under ``root``; generate only what is missing.
-
-    Returns quietly when every split is complete, so a fresh clone can call it every run.
-
-    Returns
-    -------
-    pathlib.Path
-        The dataset folder ``root/datasets/demo``.
-    """
-    base = dataset_dir(root)
-    incomplete = tuple(split for split in splits if not _split_complete(base, split))
-    if incomplete:
-        logger.info("generating demo corpus split(s) %s under %s", ", ".join(incomplete), base)
-        write_corpus(root, seed, incomplete, DEFAULT_N_SONGS, DEFAULT_DURATION_S)
-    return base
 
 
 def main(argv: list[str] | None = None) -> None:
