@@ -10,8 +10,10 @@ inverted and compared with their inputs (see :mod:`inverters.metrics`):
 - ``agreement``: fraction of excerpts the classifier decides the same on the inversion
   as on the input (singing where ``P >= threshold``); ``delta_p``: mean ``|P(inversion)
   - P(input)|``;
-- ``class_collapse``: mean pairwise correlation of the inversions within each class the
-  classifier predicts for the input, over the same for the inputs, pooled over classes.
+- ``class_corr``: mean pairwise correlation of the inversions within each class the
+  classifier predicts for the input, pooled over classes; ``class_collapse``: the same
+  minus that of the inputs (``input_class_corr``), 0 where the layer keeps what tells
+  the excerpts of a class apart as well as the inputs do.
 
 The threshold is the one ``svdnet.evaluate`` picks on the valid split (best accuracy of
 median-filtered frame predictions) unless ``--threshold`` gives it; here it is applied
@@ -61,13 +63,13 @@ from svdnet.files import check_output_file, write_json, write_text
 from svdnet.model import HIDDEN_LAYERS, load_classifier
 from svdnet.training import default_meanstd, read_meanstd
 
-# Excerpts per predicted class kept for class_collapse: enough for 124,750 pairs, few
+# Excerpts per predicted class kept for class_corr: enough for 124,750 pairs, few
 # enough that the sample with eight layers' inversions stays near 330 MB.
 COLLAPSE_EXCERPTS = 500
 CLASSES = ("sing", "nosing")
 # The per-excerpt metrics, each averaged over the excerpts of a layer (or of a class).
 EXCERPT_METRICS = ("mse", "time_corr", "freq_corr", "agreement", "delta_p")
-METRICS = (*EXCERPT_METRICS, "class_collapse")
+METRICS = (*EXCERPT_METRICS, "class_corr", "class_collapse")
 OUTPUT_FILES = ("analysis.json", "analysis.md", "analysis.png")
 METHODS = ("learned", "optimise")
 # Excerpts optimised together (the batch size of inverters.evaluate's excerpts).
@@ -248,6 +250,14 @@ class LayerTotals:
         } | {"n_excerpts": n}
 
 
+def class_metrics(inputs, inversions):
+    """``class_corr`` and ``class_collapse`` of inversions grouped by predicted class."""
+    return {
+        "class_corr": metrics.within_class_correlation(inversions),
+        "class_collapse": metrics.class_collapse(inputs, inversions),
+    }
+
+
 def layer_results(layer_totals, inputs, inversions):
     """One layer's metrics and, under ``by_class``, the same per predicted class.
 
@@ -255,12 +265,10 @@ def layer_results(layer_totals, inputs, inversions):
     :data:`CLASSES` order.
     """
     by_class = {
-        cls: layer_totals.means((cls,))
-        | {"class_collapse": metrics.class_collapse(inputs[c : c + 1], inversions[c : c + 1])}
+        cls: layer_totals.means((cls,)) | class_metrics(inputs[c : c + 1], inversions[c : c + 1])
         for c, cls in enumerate(CLASSES)
     }
-    collapse = metrics.class_collapse(inputs, inversions)
-    return layer_totals.means() | {"class_collapse": collapse, "by_class": by_class}
+    return layer_totals.means() | class_metrics(inputs, inversions) | {"by_class": by_class}
 
 
 def analyse(args):
@@ -290,12 +298,9 @@ def analyse(args):
             f"no {args.split} file is long enough for an excerpt of {EXCERPT_FRAMES} frames"
         )
     kept = {cls: sample.items() for cls, sample in samples.items()}
+    inputs = [kept[cls][:, 0] for cls in CLASSES]
     layers = {
-        layer: layer_results(
-            layer_totals,
-            [kept[cls][:, 0] for cls in CLASSES],
-            [kept[cls][:, i] for cls in CLASSES],
-        )
+        layer: layer_results(layer_totals, inputs, [kept[cls][:, i] for cls in CLASSES])
         for i, (layer, layer_totals) in enumerate(totals.items(), start=1)
     }
     method = {"method": args.method}
@@ -308,6 +313,7 @@ def analyse(args):
         "threshold": threshold,
         "n_excerpts": n_excerpts,
         "collapse_excerpts": {cls: len(kept[cls]) for cls in CLASSES},
+        "input_class_corr": metrics.within_class_correlation(inputs),
         "layers": layers,
     }
 
@@ -326,6 +332,7 @@ def markdown_table(results, digits=3):
         )
     lines = [
         f"{results['split']} split, {excerpts}, threshold {results['threshold']:.{digits}f}",
+        f"inputs' class_corr {cell(results['input_class_corr'])}",
         "",
         "| layer | " + " | ".join(METRICS) + " |",
         "|---" * (len(METRICS) + 1) + "|",

@@ -153,13 +153,36 @@ def pairwise_correlation_sum(excerpts):
     return float(gram[np.triu_indices(n, k=1)].sum()), n * (n - 1) // 2
 
 
+def within_class_correlation(excerpts_by_class):
+    """Mean pairwise correlation of the excerpts within each class, pooled over classes.
+
+    Each class weighs by its number of pairs, so this is the mean over every pair of
+    excerpts that share a class.
+
+    Parameters
+    ----------
+    excerpts_by_class : sequence of np.ndarray, (n_excerpts, ...)
+        The excerpts of each class.
+
+    Returns
+    -------
+    float or None
+        None where no class has two excerpts.
+    """
+    sums = [pairwise_correlation_sum(excerpts) for excerpts in excerpts_by_class]
+    n_pairs = sum(n for _, n in sums)
+    return sum(total for total, _ in sums) / n_pairs if n_pairs else None
+
+
 def class_collapse(inputs_by_class, inversions_by_class):
     """How much more alike the inversions of a class are than its inputs.
 
-    The mean pairwise correlation of the inversions within each class, divided by the
-    same for the inputs, both pooled over the classes (each class weighs by its number
-    of pairs). Above 1, the inversions of a class are more alike than their inputs:
-    the layer keeps less of what tells the excerpts of a class apart.
+    The within-class correlation (:func:`within_class_correlation`) of the inversions
+    minus that of their inputs, over the same pairs. 0 is no collapse; above 0, the
+    inversions of a class are more alike than their inputs: the layer keeps less of
+    what tells the excerpts of a class apart. A difference, not a ratio, because the
+    inputs' correlation is near 0 on a varied split and a ratio would grow without
+    bound as it falls.
 
     Parameters
     ----------
@@ -169,13 +192,11 @@ def class_collapse(inputs_by_class, inversions_by_class):
     Returns
     -------
     float or None
-        None where no class has two excerpts or the inputs' mean correlation is 0.
+        Between -2 and 2; None where no class has two excerpts.
     """
-    inversion_total = input_total = 0.0
-    for inputs, inversions in zip(inputs_by_class, inversions_by_class, strict=True):
-        input_total += pairwise_correlation_sum(inputs)[0]
-        inversion_total += pairwise_correlation_sum(inversions)[0]
-    # Both totals are over the same pairs, so the ratio of the sums is that of the means.
-    if input_total == 0:
+    if len(inputs_by_class) != len(inversions_by_class):
+        raise ValueError("inputs and inversions must have the same classes")
+    inputs = within_class_correlation(inputs_by_class)
+    if inputs is None:
         return None
-    return inversion_total / input_total
+    return within_class_correlation(inversions_by_class) - inputs
