@@ -335,6 +335,21 @@ def test_a_last_batch_of_one_excerpt_is_left_out_where_batch_norm_needs_two(
     ]  # fmt: skip
 
 
+def test_each_process_gets_its_rows_of_every_batch_and_none_of_a_too_small_one(monkeypatch):
+    # Process 3 of 4, batches of 4 over 10 excerpts: rows 3 and 7, then none of the last
+    # batch of 2, which still reports the global size so the loss is weighed right.
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    mels = np.arange(200 * 80, dtype=np.float32).reshape(200, 80)
+    order = np.stack([np.zeros(10, int), np.arange(10) * 5], axis=1)
+    parts = list(train.RankBatches([mels], order, 4))
+    assert [n for n, _ in parts] == [4, 4, 2]
+    assert [len(part) for _, part in parts] == [1, 1, 0]
+    np.testing.assert_array_equal(parts[0][1][0], mels[15:130])
+    np.testing.assert_array_equal(parts[1][1][0], mels[35:150])
+    assert parts[2][1].shape == (0, 115, 80) and parts[2][1].dtype == np.float32
+
+
 @pytest.mark.parametrize("option", ["--batchsize", "--max-excerpts"])
 def test_batches_of_one_excerpt_are_a_usage_error(
     tiny_dataset, classifier_file, tmp_path, option, capsys
