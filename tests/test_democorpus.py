@@ -324,11 +324,13 @@ def test_the_heldout_split_ignores_voices_and_an_unreadable_settings_file_is_nam
     main(args)
     main([*args, "--voices", "fof"])  # heldout keeps its own voices: nothing changed
     settings = tmp_path / "datasets" / "demo" / "settings" / "heldout.json"
-    settings.write_bytes(b"\xff{")
     capsys.readouterr()
-    with pytest.raises(SystemExit) as stop:
-        main(args)
-    assert stop.value.code == 2 and str(settings) in capsys.readouterr().err
+    for content in (b"\xff{", b"[1, 2]"):
+        settings.write_bytes(content)
+        with pytest.raises(SystemExit) as stop:
+            main(args)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and f"{settings}: not a settings file" in err
 
 
 def test_the_committed_heldout_settings_are_the_defaults():

@@ -144,6 +144,8 @@ def check_settings(base: Path, split: str, settings: dict) -> None:
         recorded = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: not a settings file ({err}); delete it to continue") from err
+    if not isinstance(recorded, dict):
+        raise InputError(f"{path}: not a settings file (no JSON object); delete it to continue")
     changed = [
         f"{key} {recorded.get(key)!r} there, {value!r} now"
         for key, value in settings.items()
