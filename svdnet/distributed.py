@@ -117,10 +117,32 @@ def run(train, args):
     """
     check_batch_split(args.batchsize)
     device = rank_device(pick_device(args.device))
-    with process_group(device):
+    with process_group(device), _peer_loss_in_one_line():
         if getattr(args, "bf16", False):
             warn_if_slow_bf16(device)
         return train(args, device)
+
+
+# What gloo says when the process at the other end of a connection has gone.
+_LOST_PEER = ("Connection closed by peer", "Connection reset by peer")
+
+
+@contextlib.contextmanager
+def _peer_loss_in_one_line():
+    """Turn a lost connection into one line: a process whose peer stopped mid-training.
+
+    When one process fails (rank 0 cannot write its checkpoint, say), the others find
+    out in their next collective, as a gloo error with a traceback that hides the
+    failing process's own message; torchrun then stops them anyway.
+    """
+    try:
+        yield
+    except RuntimeError as err:
+        if not any(text in str(err) for text in _LOST_PEER):
+            raise
+        raise InputError(
+            f"stopped: process {rank()} lost another process (that one's message says why)"
+        ) from None
 
 
 @contextlib.contextmanager

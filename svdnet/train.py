@@ -123,7 +123,19 @@ def build_parser():
         help="switch dropout off, for tests that compare runs and for ablations "
         "(default: dropout 0.5 before each dense layer)",
     )
+    p.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        help="also write the weights after every epoch N as OUT.epochN.npz, to evaluate "
+        "the run's course (default: only OUT at the end)",
+    )
     return p
+
+
+def epoch_weights_path(out, epoch):
+    """``OUT.epochN.npz``: the weights after ``epoch`` epochs, beside ``OUT.npz``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.epoch{epoch}{out.suffix}")
 
 
 def orthogonal_init(model):
@@ -337,6 +349,8 @@ def _train(args, device):
                 f"valid error {error:.2%}"
             )
         save_epoch(ckpt, model, optimizer, epoch + 1, config)
+        if args.keep_epochs and distributed.is_main():
+            model.save_lasagne(epoch_weights_path(args.out, epoch + 1))
     if distributed.is_main():
         model.save_lasagne(args.out)
         logger.info("wrote %s", args.out)

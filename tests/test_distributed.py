@@ -18,6 +18,7 @@ from svdnet import distributed
 from svdnet import train as svdnet_train
 from svdnet.audio import mel_filterbank
 from svdnet.dataset import load_split
+from svdnet.errors import InputError
 from svdnet.lasagne import LasagneBatchNorm
 from svdnet.training import restore_rng_states, rng_states
 
@@ -25,11 +26,11 @@ from svdnet.training import restore_rng_states, rng_states
 TOLERANCE = {"rtol": 1e-3, "atol": 1e-5}
 
 
-def torchrun(module, argv, cwd, succeed=True):
+def torchrun(module, argv, cwd, succeed=True, env=None):
     """``python -m module argv`` in two CPU processes under torchrun; returns stderr."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc_per_node=2", "-m", module, *map(str, argv)]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    env = os.environ | {"OMP_NUM_THREADS": "1"} | (env or {})
     proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
     assert (proc.returncode == 0) == succeed, proc.stderr[-3000:]
     return proc.stderr
@@ -159,6 +160,46 @@ def test_when_process_0_finds_bad_input_every_process_stops_with_one_line(tmp_pa
     ]
     assert "[rank1]: Traceback" not in err and "[rank0]: Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# Loaded by every process at start-up (sitecustomize): process 0 fails to write its
+# checkpoint at the end of the first epoch, while the other goes on training.
+FAIL_PROCESS_0 = """
+import os
+if os.environ.get("RANK") == "0":
+    import svdnet.training
+    from svdnet.errors import InputError
+
+    def save_checkpoint(*args, **kwargs):
+        raise InputError("net.ckpt: no space left on device")
+
+    svdnet.training.save_checkpoint = save_checkpoint
+"""
+
+
+@pytest.mark.subprocess
+def test_when_process_0_fails_mid_training_the_others_stop_with_one_line(tiny_dataset, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(FAIL_PROCESS_0)
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    argv = svdnet_argv(tiny_dataset, tmp_path / "run" / "net.npz", 2)
+    err = torchrun("svdnet.train", argv, tmp_path, False, {"PYTHONPATH": path})
+    lines = sorted(line[line.index("error: ") :] for line in err.splitlines() if "error: " in line)
+    assert lines == [
+        "error: net.ckpt: no space left on device",
+        "error: stopped: process 1 lost another process (that one's message says why)",
+    ]
+    assert "[rank1]: Traceback" not in err and "[rank0]: Traceback" not in err
+
+
+def test_a_lost_peer_is_one_line_and_other_runtime_errors_pass_through():
+    with pytest.raises(InputError, match="lost another process"):
+        with distributed._peer_loss_in_one_line():
+            raise RuntimeError("[pair.cc:553] Connection closed by peer [127.0.0.1]:48021")
+    with pytest.raises(RuntimeError, match="shapes do not match"):
+        with distributed._peer_loss_in_one_line():
+            raise RuntimeError("shapes do not match")
 
 
 def test_the_parts_of_a_batch_are_its_rows_with_the_same_augmentation(tiny_dataset):

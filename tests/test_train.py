@@ -204,6 +204,25 @@ def test_resuming_continues_the_epochs_and_matches_an_uninterrupted_run(tiny_dat
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
 
 
+def test_keep_epochs_writes_each_epochs_weights_as_a_shorter_run_ends(tiny_dataset, tmp_path):
+    kept, short = tmp_path / "kept.npz", tmp_path / "short.npz"
+    train.train(run_args(tiny_dataset, kept, "--epochs", "2", "--keep-epochs"))
+    train.train(run_args(tiny_dataset, short, "--epochs", "1"))
+    assert sorted(p.name for p in tmp_path.glob("*.epoch*")) == [
+        "kept.epoch1.npz",
+        "kept.epoch2.npz",
+    ]
+    assert not list(tmp_path.glob("short.epoch*"))
+    pairs = [("kept.epoch1.npz", short), ("kept.epoch2.npz", kept)]
+    for epoch_file, final in pairs:
+        with np.load(tmp_path / epoch_file) as a, np.load(final) as b:
+            assert a.files == b.files
+            for key in a.files:
+                np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+    with np.load(short) as a, np.load(kept) as b:  # the epochs differ enough to tell apart
+        assert any(not np.allclose(a[k], b[k], rtol=1e-5, atol=1e-6) for k in a.files)
+
+
 def test_resuming_with_other_settings_is_refused(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "model.npz"
     train.train(run_args(tiny_dataset, out))
