@@ -20,6 +20,7 @@ One module per concern:
 - ``hnm``: harmonic-plus-noise voices
 - ``fof``: formant-wave-function (grain) voices
 - ``vocals``: one score sung by one to six voices of one family
+- ``speech``: recorded speakers (festival's voices) made to sing by Praat's overlap-add
 - ``instruments``: additive-synthesis band and lead instruments
 - ``soundfont``: General-MIDI rendering on sampled instruments
 - ``styles``: the soundfont band's program families, styles and drum grooves, as data

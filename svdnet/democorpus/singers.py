@@ -7,14 +7,19 @@ phonation, straight tones and operatic vibrato, solo singers, doubled takes and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from svdnet.democorpus import speech
 from svdnet.democorpus.melody import Expression, draw_expression
 from svdnet.democorpus.phonetics import Diction, draw_diction
 
-VOICE_FAMILIES = ("rosenberg", "lf", "hnm", "fof")
+SYNTHETIC_FAMILIES = ("rosenberg", "lf", "hnm", "fof")
+# Recorded speakers made to sing (svdnet.democorpus.speech): one set of speakers for
+# training, another, of other speakers and languages, held out.
+SPEECH_FAMILIES = ("speech", "speech_heldout")
+VOICE_FAMILIES = SYNTHETIC_FAMILIES + SPEECH_FAMILIES
 
 
 # Sung ranges (MIDI) and formant scale relative to an adult male, per register.
@@ -63,6 +68,8 @@ class Voice:
     spread_ms: float  # spread of timing between the voices
     harmony_semitones: int  # interval of a second part, 0 for none
     harmony_prob: float  # chance that a phrase has the second part
+    speaker: str | None = None  # speech families: the festival voice that sings
+    speaker_formant_ratio: float = 1.0  # speech families: formants moved by this factor
 
 
 def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
@@ -102,7 +109,7 @@ def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
     breathy = 1.0 - effort
     n_voices = int(rng.choice([1, 2, int(rng.integers(3, 7))], p=[0.6, 0.2, 0.2]))
     harmony = rng.random() < 0.25
-    return Voice(
+    voice = Voice(
         family=family,
         register=register,
         head_voice=head_voice,
@@ -135,3 +142,7 @@ def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
         harmony_semitones=int(rng.choice(HARMONY_SEMITONES)) if harmony else 0,
         harmony_prob=rng.uniform(0.3, 1.0),
     )
+    if family in SPEECH_FAMILIES:  # drawn last, so that the other families draw as before
+        speaker, ratio = speech.draw_speaker(rng, family, register)
+        voice = replace(voice, speaker=speaker, speaker_formant_ratio=ratio)
+    return voice

@@ -19,6 +19,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from svdnet.cli import positive_float, positive_int, random_seed, run_cli
+from svdnet.democorpus import speech
 from svdnet.democorpus.dsp import SR
 from svdnet.democorpus.singers import VOICE_FAMILIES
 from svdnet.democorpus.song import DEFAULT_DURATION_S, PROFILES, TRAINING_PROFILE, generate_song
@@ -207,6 +208,8 @@ def write_corpus(
         raise ValueError(f"no song count for split(s) {missing}; n_songs has {list(n_songs)}")
     if voices is not None and (not voices or not set(voices) <= set(VOICE_FAMILIES)):
         raise ValueError(f"voices must be a non-empty subset of {VOICE_FAMILIES}, got {voices}")
+    families = {f for split in splits for f in split_profile(split, voices).voice_families}
+    speech.check_tools(tuple(sorted(families)))
     base = dataset_dir(root)
     settings = {split: split_settings(split, seed, duration_s, voices) for split in splits}
     for split in splits:
