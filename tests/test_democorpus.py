@@ -351,3 +351,15 @@ def test_write_corpus_refuses_unknown_voices_before_writing(tmp_path):
     with pytest.raises(ValueError, match="voices"):
         write_corpus(tmp_path, splits=("test",), n_songs={"test": 1}, voices=("choir",))
     assert not (tmp_path / "datasets").exists()
+
+
+def test_speech_voices_without_festival_stop_with_one_line_before_writing(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(democorpus.speech.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path), "--splits", "test", "--n-test", "1", "--voices", "hnm", "speech"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.splitlines() == [err.strip()] and "the speech voices need festival" in err
+    assert not (tmp_path / "datasets").exists()

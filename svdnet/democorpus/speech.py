@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import soundfile
 
 from svdnet.democorpus.arrangement import Note
 from svdnet.democorpus.dsp import _midi_to_hz, _samples
@@ -195,8 +196,6 @@ def speak(speaker: str, text: str) -> tuple[np.ndarray, int, list[Phone]]:
         )
         if done.returncode or not wav.exists():
             raise RuntimeError(f"festival failed for voice {speaker}: {done.stderr.strip()[-300:]}")
-        import soundfile
-
         samples, rate = soundfile.read(wav, dtype="float64")
     phones = _parse_phones(done.stdout)
     start_s, end_s = phones[0].start_s, phones[-1].end_s
@@ -329,24 +328,10 @@ def sing_phrase(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sing one phrase with a recorded speaker (see the module's docstring).
 
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Source of all random choices.
-    notes : list of Note
-        Consecutive notes of the phrase.
-    voice : Voice
-        The singer; its register picks the speaker, its expression shapes the pitch, and
-        doubled or ensemble voices become up to :data:`MAX_TAKES` takes.
-    sr : int
-        Sampling rate in Hz.
-
-    Returns
-    -------
-    phrase : numpy.ndarray
-        float64, ``samples(notes[-1].end_ms - notes[0].onset_ms)`` samples.
-    voiced : numpy.ndarray
-        Boolean mask of the samples inside sung vowels.
+    Arguments and results are those of :func:`svdnet.democorpus.vocals.render_vocal_phrase`;
+    here ``voice.speaker`` speaks the lyrics, its expression shapes the pitch, doubled and
+    ensemble voices become up to :data:`MAX_TAKES` takes, and the voiced mask marks the
+    sung vowels.
     """
     if voice.speaker is None:
         raise ValueError(f"a voice of family {voice.family} needs a speaker (see draw_voice)")
