@@ -236,6 +236,21 @@ def test_no_baseline_skips_it_on_purpose(tiny_dataset, classifier_files, capsys,
     assert "accuracy" in table and "baseline" not in table
 
 
+@pytest.mark.parametrize(
+    ("options", "needed"),
+    [((), ("train", "valid", "test")), (("--no-baseline",), ("valid", "test"))],
+)
+def test_only_the_splits_it_reads_are_synthesised(
+    tiny_dataset, classifier_files, monkeypatch, options, needed
+):
+    asked = []
+    monkeypatch.setattr(evaluate, "ensure_demo_splits", lambda path, name, s: asked.append(s))
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+    evaluate.main([*argv, "--device", "cpu", *options])
+    assert asked == [needed]
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(1, 400), min_size=1, max_size=6))
 def test_streamed_targets_are_those_of_the_whole_file(block_sizes):
