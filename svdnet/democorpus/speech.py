@@ -113,7 +113,7 @@ def missing_tools(families: tuple[str, ...] = tuple(SPEAKER_SETS)) -> list[str]:
     if not names:
         return []
     missing = [] if shutil.which("festival") else ["festival"]
-    missing += [SPEAKERS[name][2] for name in names if not _voice_dir(name)]
+    missing += [SPEAKERS[name][2] for name in names if not _has_voice(name)]
     try:
         import parselmouth  # noqa: F401
     except ImportError:
@@ -132,9 +132,9 @@ def check_tools(families: tuple[str, ...]) -> None:
         )
 
 
-def _voice_dir(name: str) -> Path | None:
-    found = [path for path in VOICES_DIR.glob(f"*/{name}") if path.is_dir()]
-    return found[0] if found else None
+def _has_voice(name: str) -> bool:
+    """Whether festival's voice ``name`` is installed (voices lie under a language)."""
+    return any(path.is_dir() for path in VOICES_DIR.glob(f"*/{name}"))
 
 
 def draw_speaker(rng: np.random.Generator, family: str, register: str) -> tuple[str, float]:
@@ -286,7 +286,15 @@ def _time_map(factors: list[tuple[Phone, float]], step_s: float) -> tuple[np.nda
     return spoken_s, np.interp(spoken_s, edges, sung_edges)
 
 
-def _sing_take(samples, rate, factors, contour_hz, pitch_range_hz, seed, sr):
+def _sing_take(
+    samples: np.ndarray,
+    rate: float,
+    factors: list[tuple[Phone, float]],
+    contour_hz: np.ndarray,
+    pitch_range_hz: tuple[float, float],
+    seed: int,
+    sr: int,
+) -> np.ndarray:
     """One PSOLA resynthesis of the spoken ``samples`` on the sung timing and pitch.
 
     ``seed`` seeds Praat's own random numbers, which jitter the pulses it makes up for
@@ -296,12 +304,10 @@ def _sing_take(samples, rate, factors, contour_hz, pitch_range_hz, seed, sr):
     from parselmouth.praat import call, run
 
     run(f"random_initializeWithSeedUnsafelyButPredictably ({seed})")
-
-    end_s = factors[-1][0].end_s
-    sung_s = _time_map(factors, 0.005)[1][-1]
+    spoken_s, sung_s = _time_map(factors, 0.005)
     # Praat's overlap-add makes at most three times as many samples as it is given: pad
     # with silence that keeps its length, and cut it off afterwards.
-    padded = np.concatenate((samples, np.zeros(int(np.ceil(sung_s * rate)))))
+    padded = np.concatenate((samples, np.zeros(int(np.ceil(sung_s[-1] * rate)))))
     sound = parselmouth.Sound(padded, sampling_frequency=rate)
     manipulation = call(sound, "To Manipulation", 0.01, *pitch_range_hz)
     durations = call("Create DurationTier", "durations", 0.0, sound.xmax)
@@ -309,8 +315,7 @@ def _sing_take(samples, rate, factors, contour_hz, pitch_range_hz, seed, sr):
     for phone, factor in factors:
         for t_s in (phone.start_s + edge_s, phone.end_s - edge_s):
             call(durations, "Add point", max(t_s, 0.0), factor)
-    call(durations, "Add point", end_s + edge_s, 1.0)
-    spoken_s, sung_s = _time_map(factors, 0.005)
+    call(durations, "Add point", factors[-1][0].end_s + edge_s, 1.0)
     pitches = call("Create PitchTier", "pitch", 0.0, sound.xmax)
     index = np.clip((sung_s * sr).astype(int), 0, len(contour_hz) - 1)
     for t_s, f0_hz in zip(spoken_s, contour_hz[index], strict=True):
