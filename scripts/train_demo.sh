@@ -23,8 +23,9 @@ invert() {  # LAYER EPOCHS MAX_EXCERPTS
 
 for step in "${steps[@]}"; do
     case $step in
-        corpus)  # heldout needs Debian's fluid-soundfont-gm; its songs are committed
-            "$python" -m svdnet.democorpus . --splits train valid test --jobs 2
+        corpus)  # train and speakers need festival (see svdnet.democorpus.speech), heldout
+            # Debian's fluid-soundfont-gm; the songs of heldout and speakers are committed
+            "$python" -m svdnet.democorpus . --splits train valid test speakers --jobs 2
             if [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
                 "$python" -m svdnet.democorpus . --splits heldout --jobs 2
             fi ;;

@@ -22,7 +22,8 @@ from svdnet.democorpus import (
     writer,
 )
 
-SMALL_N_SONGS = {"train": 1, "valid": 1, "test": 2}
+# No train song: the training voices include speech, which needs Debian's festival.
+SMALL_N_SONGS = {"valid": 1, "test": 2}
 SHORT_S = 8.0
 SEED = 3
 
@@ -47,9 +48,11 @@ def sing_mask(segments, n, sr=SR):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """A small corpus with every split, written once for the file-level tests."""
+    """A small corpus of the pip-only splits, written once for the file-level tests."""
     root = tmp_path_factory.mktemp("full")
-    base = write_corpus(root, SEED, n_songs=SMALL_N_SONGS, duration_s=SHORT_S, progress=False)
+    base = write_corpus(
+        root, SEED, tuple(SMALL_N_SONGS), SMALL_N_SONGS, duration_s=SHORT_S, progress=False
+    )
     return base
 
 
@@ -126,6 +129,28 @@ def test_no_training_song_uses_the_heldout_voice_family_or_soundfont():
         assert profile.soundfont != heldout.soundfont
 
 
+def test_the_speakers_split_differs_from_training_only_in_its_voices():
+    from svdnet.democorpus.song import PROFILES
+
+    train, speakers = PROFILES["train"], PROFILES["speakers"]
+    assert speakers.voice_families == ("speech_heldout",)
+    assert "speech" in train.voice_families
+    assert (speakers.soundfont, speakers.chain) == (train.soundfont, train.chain)
+    for split in ("train", "valid", "test"):
+        assert "speech_heldout" not in PROFILES[split].voice_families
+
+
+def test_the_test_split_sings_the_training_voices_that_pip_can_install():
+    from svdnet.democorpus.singers import SYNTHETIC_FAMILIES
+    from svdnet.democorpus.song import PROFILES
+
+    test, train = PROFILES["test"], PROFILES["train"]
+    assert PROFILES["valid"] == test
+    assert set(test.voice_families) <= set(SYNTHETIC_FAMILIES)
+    assert set(test.voice_families) == set(train.voice_families) - {"speech"}
+    assert (test.soundfont, test.chain) == (train.soundfont, train.chain)
+
+
 def test_voice_level_against_the_band_stays_in_the_drawn_range():
     from svdnet.democorpus.song import VOICE_LEVEL_DB, Profile
 
@@ -161,7 +186,9 @@ def test_formant_filter_puts_spectral_peaks_at_the_vowel_formants():
 def test_label_files_hold_the_synthesis_segments(corpus):
     for split, count in SMALL_N_SONGS.items():
         for index in range(count):
-            _, segments = generate_song(song_seed(SEED, split, index), SHORT_S)
+            _, segments = generate_song(
+                song_seed(SEED, split, index), SHORT_S, SR, writer.split_profile(split)
+            )
             written = read_labels(corpus / "labels" / f"{song_name(split, index)}.lab")
             assert written == [(round(a, 3), round(b, 3), sing) for a, b, sing in segments]
 
@@ -256,7 +283,7 @@ def test_command_line_writes_the_requested_splits(tmp_path):
     assert not (base / "filelists" / "train").exists()
 
 
-def test_voices_option_replaces_the_training_families_but_not_the_heldout_one(
+def test_voices_option_replaces_the_training_families_but_not_the_heldout_ones(
     tmp_path, monkeypatch
 ):
     families = {}
@@ -266,9 +293,16 @@ def test_voices_option_replaces_the_training_families_but_not_the_heldout_one(
         return np.zeros(round(duration_s * sr), np.float32), [(0.0, duration_s, False)]
 
     monkeypatch.setattr(writer, "generate_song", fake_song)
-    args = [str(tmp_path), "--splits", "test", "heldout", "--n-test", "1", "--n-heldout", "1"]
+    monkeypatch.setattr(writer.speech, "check_tools", lambda families: None)  # no synthesis
+    splits = ["train", "test", "heldout", "speakers"]
+    args = [str(tmp_path), "--splits", *splits, *(f"--n-{split}=1" for split in splits)]
     main([*args, "--duration-s", "1", "--voices", "fof", "hnm", "fof"])
-    assert sorted(families.values()) == [("fof", "hnm"), ("lf",)]
+    assert sorted(families.values()) == [
+        ("fof", "hnm"),
+        ("fof", "hnm"),
+        ("lf",),
+        ("speech_heldout",),
+    ]
 
 
 @pytest.fixture
@@ -333,11 +367,17 @@ def test_the_heldout_split_ignores_voices_and_an_unreadable_settings_file_is_nam
         assert stop.value.code == 2 and f"{settings}: not a settings file" in err
 
 
-def test_the_committed_heldout_settings_are_the_defaults():
-    committed = Path(__file__).parents[1] / "datasets" / "demo" / "settings" / "heldout.json"
-    expected = writer.split_settings("heldout", 0, writer.DEFAULT_DURATION_S)
-    assert json.loads(committed.read_text()) == expected
-    assert expected["voice_families"] == ["lf"] and expected["soundfont"] == "fluidr3"
+@pytest.mark.parametrize(
+    ("split", "voices", "soundfont"),
+    [("heldout", ["lf"], "fluidr3"), ("speakers", ["speech_heldout"], "timgm6mb")],
+)
+def test_the_committed_heldout_settings_are_the_defaults(split, voices, soundfont):
+    demo = Path(__file__).parents[1] / "datasets" / "demo"
+    expected = writer.split_settings(split, 0, writer.DEFAULT_DURATION_S)
+    assert json.loads((demo / "settings" / f"{split}.json").read_text()) == expected
+    assert expected["voice_families"] == voices and expected["soundfont"] == soundfont
+    names = (demo / "filelists" / split).read_text().split()
+    assert names == [f"demo_{split}_{i:03d}.ogg" for i in range(writer.DEFAULT_N_SONGS[split])]
 
 
 def test_voices_option_refuses_an_unknown_family(tmp_path, capsys):

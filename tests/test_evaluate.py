@@ -148,16 +148,18 @@ def test_per_song_results_follow_the_filelist_and_add_up_to_the_split(
     assert "test_2.wav" in text and "accuracy over 3 files: mean" in text
 
 
-def test_a_heldout_split_is_reported_with_the_valid_threshold(
+def test_the_heldout_splits_are_reported_with_the_valid_threshold(
     tmp_path, make_tiny_dataset, classifier_files, capsys, caplog
 ):
-    # The held-out split is a copy of test: the same frames give the same metrics.
+    # The held-out splits are copies of test: the same frames give the same metrics.
     folder = make_tiny_dataset(tmp_path, splits={"train": 2, "valid": 2, "test": 2})
-    (folder / "filelists" / "heldout").write_text((folder / "filelists" / "test").read_text())
+    for split in ("heldout", "speakers"):
+        (folder / "filelists" / split).write_text((folder / "filelists" / "test").read_text())
     argv = [str(classifier_files), "--dataset", "tiny", "--dataset-path", str(tmp_path)]
     evaluate.main([*argv, "--device", "cpu", "--json"])
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    heldout = results.pop("heldout")
+    heldout, speakers = results.pop("heldout"), results.pop("speakers")
+    assert heldout == speakers
     assert heldout.pop("baseline") == pytest.approx(results.pop("baseline"))
     assert heldout == pytest.approx(results)
     evaluate.main([*argv, "--device", "cpu", "--splits", "test", "--json"])
@@ -175,8 +177,8 @@ def test_a_missing_heldout_split_is_a_note(tiny_dataset, classifier_files, capsy
     argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
     evaluate.main([*argv, "--device", "cpu", "--no-baseline"])
     table = capsys.readouterr().out
-    assert "heldout" not in table and "accuracy" in table
-    assert "no heldout split" in caplog.text
+    assert "heldout" not in table and "speakers" not in table and "accuracy" in table
+    assert "no heldout split" in caplog.text and "no speakers split" in caplog.text
 
 
 def test_a_missing_meanstd_exits_2_with_one_line(tiny_dataset, classifier_files, capsys):

@@ -22,7 +22,13 @@ from svdnet.cli import positive_float, positive_int, random_seed, run_cli
 from svdnet.democorpus import speech
 from svdnet.democorpus.dsp import SR
 from svdnet.democorpus.singers import VOICE_FAMILIES
-from svdnet.democorpus.song import DEFAULT_DURATION_S, PROFILES, TRAINING_PROFILE, generate_song
+from svdnet.democorpus.song import (
+    DEFAULT_DURATION_S,
+    HELD_OUT_SPLITS,
+    PROFILES,
+    TRAINING_PROFILE,
+    generate_song,
+)
 from svdnet.errors import InputError
 from svdnet.files import make_folder
 
@@ -33,16 +39,18 @@ DATASET = "demo"
 
 # The detector trains on train, picks its threshold on valid and is tested on test; the
 # held-out split's voices and instruments come from a family and a soundfont that no
-# training song uses (song.PROFILES).
-SPLITS = ("train", "valid", "test", "heldout")
-# The held-out split needs a soundfont that pip cannot install; it is made on request.
+# training song uses, the speakers split's voices from speakers that no training song has
+# (song.PROFILES).
+SPLITS = ("train", "valid", "test", "heldout", "speakers")
+# The held-out splits need Debian packages that pip cannot install; their songs are
+# committed and made on request.
 DEFAULT_SPLITS = ("train", "valid", "test")
 
 
 # Accuracy varies by song far more than by frame (a song's standard deviation is 10-14
-# points), so the evaluation splits hold 40 songs, the held-out one 28: its audio is
+# points), so the evaluation splits hold 40 songs, the held-out ones 28: their audio is
 # committed, and 28 songs stay under 10 MB.
-DEFAULT_N_SONGS = {"train": 240, "valid": 40, "test": 40, "heldout": 28}
+DEFAULT_N_SONGS = {"train": 240, "valid": 40, "test": 40, "heldout": 28, "speakers": 28}
 
 
 def song_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
@@ -117,9 +125,9 @@ def dataset_dir(root: str | os.PathLike) -> Path:
 
 
 def split_profile(split: str, voices: tuple[str, ...] | None = None):
-    """The profile a split's songs are made with; ``voices`` replaces the training one's."""
+    """The profile a split's songs are made with; ``voices`` replaces all but the held-out ones'."""
     profile = PROFILES[split]
-    if voices is not None and profile == TRAINING_PROFILE:  # the held-out split keeps its own
+    if voices is not None and split not in HELD_OUT_SPLITS:
         profile = dataclasses.replace(profile, voice_families=voices)
     return profile
 
@@ -186,7 +194,7 @@ def write_corpus(
     splits : tuple of str
         Splits to generate.
     n_songs : dict of str to int, optional
-        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 40 / 40 / 28).
+        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 40 / 40 / 28 / 28).
     duration_s : float
         Length of each song in seconds.
     progress : bool
@@ -194,8 +202,8 @@ def write_corpus(
     jobs : int
         Songs generated at once, each in its own process (1: in this process).
     voices : tuple of str, optional
-        Voice families of the train, valid and test songs in place of the training
-        profile's (for corpus ablations); the heldout split keeps its own.
+        Voice families of the train, valid and test songs in place of their profiles'
+        (for corpus ablations); the heldout and speakers splits keep their own.
 
     Returns
     -------
@@ -304,8 +312,8 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         choices=SPLITS,
         default=list(DEFAULT_SPLITS),
-        help="splits to generate (default: %(default)s; heldout needs the Debian package "
-        "fluid-soundfont-gm)",
+        help="splits to generate (default: %(default)s; train and speakers need Debian's "
+        "festival and its voices, heldout the Debian package fluid-soundfont-gm)",
     )
     for split in SPLITS:
         parser.add_argument(
@@ -331,8 +339,9 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         choices=VOICE_FAMILIES,
         help="voice families of the train, valid and test songs, for corpus ablations "
-        f"(default: {' '.join(TRAINING_PROFILE.voice_families)}; heldout keeps "
-        f"{' '.join(PROFILES['heldout'].voice_families)}); a split already written with "
+        f"(default: {' '.join(TRAINING_PROFILE.voice_families)} for train, "
+        f"{' '.join(PROFILES['test'].voice_families)} for valid and test; the heldout and "
+        "speakers splits keep their own); a split already written with "
         "other voices is refused: write to a root of its own",
     )
     args = parser.parse_args(argv)
