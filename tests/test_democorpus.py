@@ -294,13 +294,14 @@ def test_voices_option_replaces_the_training_families_but_not_the_heldout_ones(
 
     monkeypatch.setattr(writer, "generate_song", fake_song)
     monkeypatch.setattr(writer.speech, "check_tools", lambda families: None)  # no synthesis
-    splits = ["train", "test", "heldout", "speakers"]
+    splits = ["train", "test", "heldout", "speakers", "sampled"]
     args = [str(tmp_path), "--splits", *splits, *(f"--n-{split}=1" for split in splits)]
     main([*args, "--duration-s", "1", "--voices", "fof", "hnm", "fof"])
     assert sorted(families.values()) == [
         ("fof", "hnm"),
         ("fof", "hnm"),
         ("lf",),
+        ("sampled",),
         ("speech_heldout",),
     ]
 
@@ -380,11 +381,22 @@ def test_the_committed_heldout_settings_are_the_defaults(split, voices, soundfon
     assert names == [f"demo_{split}_{i:03d}.ogg" for i in range(writer.DEFAULT_N_SONGS[split])]
 
 
-def test_voices_option_refuses_an_unknown_family(tmp_path, capsys):
+@pytest.mark.parametrize("family", ["choir", "sampled"])  # sampled: the soundfont's voices
+def test_voices_option_refuses_an_unknown_or_untrainable_family(tmp_path, capsys, family):
     with pytest.raises(SystemExit) as stop:
-        main([str(tmp_path), "--voices", "choir"])
+        main([str(tmp_path), "--voices", family])
     assert stop.value.code == 2 and "--voices" in capsys.readouterr().err
     assert not (tmp_path / "datasets").exists()
+
+
+def test_no_split_but_sampled_sings_with_the_soundfont_voices():
+    from svdnet.democorpus.singers import SAMPLED_FAMILIES, TRAINABLE_FAMILIES
+    from svdnet.democorpus.song import PROFILES
+
+    assert not set(SAMPLED_FAMILIES) & set(TRAINABLE_FAMILIES)
+    for split, profile in PROFILES.items():
+        assert (split == "sampled") == bool(set(profile.voice_families) & set(SAMPLED_FAMILIES))
+    assert PROFILES["sampled"].soundfont == PROFILES["train"].soundfont
 
 
 def test_write_corpus_refuses_unknown_voices_before_writing(tmp_path):

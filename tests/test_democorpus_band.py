@@ -65,8 +65,15 @@ def _onset_s(x: np.ndarray, around_s: float) -> float:
     return (start + np.nonzero(window > 0.1 * window.max())[0][0]) / SR
 
 
+def _lead_part(notes: list[Note], program: int, style: LeadStyle):
+    """The MIDI part of a lead phrase played with ``style``'s gestures (seed 0)."""
+    rng = np.random.default_rng(0)
+    pitch = band._lead_pitch(rng, notes, style, band.control_grid(notes))
+    return band._lead_part(rng, notes, program, pitch)
+
+
 def _render_lead_part(notes: list[Note], program: int, style: LeadStyle) -> np.ndarray:
-    part = band._lead_part(np.random.default_rng(0), notes, program, style)
+    part = _lead_part(notes, program, style)
     n = round((notes[-1].end_ms - notes[0].onset_ms) * SR / 1000)
     return render_parts([part], n, SR, "timgm6mb").mean(axis=0)
 
@@ -126,7 +133,7 @@ def test_lead_note_pitch_matches_midi(program):
 def test_legato_note_reached_by_pitch_bend_has_its_pitch():
     # The second note is legato within the bend span: no new MIDI note, only a bend.
     notes = [Note(0, 1000, 64.0, False), Note(1000, 2200, 68.0, True)]
-    part = band._lead_part(np.random.default_rng(0), notes, 73, STEADY)
+    part = _lead_part(notes, 73, STEADY)
     assert [note[2] for note in part.notes] == [64]
     x = render_parts([part], round(2.2 * SR), SR, "timgm6mb").mean(axis=0)
     f0 = _f0_track(x[int(1.5 * SR) : int(2.1 * SR)])
@@ -177,6 +184,20 @@ def test_render_lead_has_phrase_length_unit_rms_and_is_deterministic():
     assert np.sqrt(np.mean(leads[0] ** 2)) == pytest.approx(1.0)
 
 
+def test_recorded_voices_play_only_when_allowed_and_other_forbidden_programs_never():
+    from svdnet.democorpus.soundfont import VOICE_PROGRAMS
+
+    notes = [(0.0, 0.4, 60, 100)]
+    for program in VOICE_PROGRAMS:
+        with pytest.raises(ValueError, match="voice, choir"):
+            render_parts([Part(program, notes=notes)], SR // 2, SR, "timgm6mb")
+        x = render_parts([Part(program, notes=notes)], SR // 2, SR, "timgm6mb", voices=True)
+        assert np.sqrt(np.mean(x**2)) > 1e-3
+    for program in sorted(FORBIDDEN_PROGRAMS - set(VOICE_PROGRAMS)):
+        with pytest.raises(ValueError, match="voice, choir"):
+            render_parts([Part(program, notes=notes)], SR // 2, SR, "timgm6mb", voices=True)
+
+
 def test_forbidden_programs_are_never_drawn():
     rng = np.random.default_rng(0)
     assert not FORBIDDEN_PROGRAMS & {band.draw_lead_program(rng) for _ in range(3000)}
@@ -208,7 +229,7 @@ def test_missing_soundfont_names_it_and_how_to_get_it(monkeypatch, tmp_path):
 
 @pytest.mark.skipif(FLUID_MISSING, reason="FluidR3_GM.sf2 (fluid-soundfont-gm) not installed")
 def test_fluidr3_lead_note_pitch_and_onset():
-    part = band._lead_part(np.random.default_rng(0), [Note(500, 2000, 67.0, False)], 73, STEADY)
+    part = _lead_part([Note(500, 2000, 67.0, False)], 73, STEADY)
     x = render_parts([part], 2 * SR, SR, "fluidr3").mean(axis=0)
     f0 = _f0_track(x[int(0.3 * SR) : int(1.3 * SR)])
     assert abs(np.nanmedian(_cents(f0, 67))) < 20

@@ -153,13 +153,14 @@ def test_the_heldout_splits_are_reported_with_the_valid_threshold(
 ):
     # The held-out splits are copies of test: the same frames give the same metrics.
     folder = make_tiny_dataset(tmp_path, splits={"train": 2, "valid": 2, "test": 2})
-    for split in ("heldout", "speakers"):
+    held_out = ("heldout", "speakers", "sampled")
+    for split in held_out:
         (folder / "filelists" / split).write_text((folder / "filelists" / "test").read_text())
     argv = [str(classifier_files), "--dataset", "tiny", "--dataset-path", str(tmp_path)]
     evaluate.main([*argv, "--device", "cpu", "--json"])
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    heldout, speakers = results.pop("heldout"), results.pop("speakers")
-    assert heldout == speakers
+    heldout, *others = (results.pop(split) for split in held_out)
+    assert all(other == heldout for other in others)
     assert heldout.pop("baseline") == pytest.approx(results.pop("baseline"))
     assert heldout == pytest.approx(results)
     evaluate.main([*argv, "--device", "cpu", "--splits", "test", "--json"])
@@ -177,8 +178,9 @@ def test_a_missing_heldout_split_is_a_note(tiny_dataset, classifier_files, capsy
     argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
     evaluate.main([*argv, "--device", "cpu", "--no-baseline"])
     table = capsys.readouterr().out
-    assert "heldout" not in table and "speakers" not in table and "accuracy" in table
-    assert "no heldout split" in caplog.text and "no speakers split" in caplog.text
+    assert "accuracy" in table
+    for split in ("heldout", "speakers", "sampled"):
+        assert split not in table and f"no {split} split" in caplog.text
 
 
 def test_a_missing_meanstd_exits_2_with_one_line(tiny_dataset, classifier_files, capsys):
@@ -240,7 +242,11 @@ def test_no_baseline_skips_it_on_purpose(tiny_dataset, classifier_files, capsys,
 
 @pytest.mark.parametrize(
     ("options", "needed"),
-    [((), ("train", "valid", "test")), (("--no-baseline",), ("valid", "test"))],
+    [
+        ((), ("train", "valid", "test", "sampled")),
+        (("--no-baseline",), ("valid", "test", "sampled")),
+        (("--no-baseline", "--splits", "test", "heldout"), ("valid", "test")),
+    ],
 )
 def test_only_the_splits_it_reads_are_synthesised(
     tiny_dataset, classifier_files, monkeypatch, options, needed

@@ -302,12 +302,20 @@ def _vibrato(
     return style.vibrato_cents / 100 * ramp * np.sin(phase)
 
 
-def _lead_part(rng: np.random.Generator, notes: list[Note], program: int, style: LeadStyle) -> Part:
-    """The MIDI of a phrase: a note per articulated note, pitch bends for all pitch motion."""
+def control_grid(notes: list[Note]) -> np.ndarray:
+    """Times in seconds from the phrase's first onset at which its pitch bends are set."""
+    # Seconds subtracted, not milliseconds: the grid's last point is as it always was.
+    return np.arange(0.0, notes[-1].end_ms / 1000 - notes[0].onset_ms / 1000, CONTROL_S)
+
+
+def _lead_part(
+    rng: np.random.Generator, notes: list[Note], program: int, pitch: np.ndarray
+) -> Part:
+    """The MIDI of a phrase: a note per articulated note, pitch bends for all of ``pitch``
+    (MIDI units on :func:`control_grid`)."""
     start_s = notes[0].onset_ms / 1000
     length_s = notes[-1].end_ms / 1000 - start_s
-    t_s = np.arange(0.0, length_s, CONTROL_S)
-    pitch = _lead_pitch(rng, notes, style, t_s)
+    t_s = control_grid(notes)
     part = Part(program, bend_range=BEND_RANGE)
     anchors = np.zeros(len(t_s))
     base = rng.uniform(60, 115)
@@ -377,9 +385,48 @@ def render_lead(
     top = max(note.midi for note in notes) + 1  # room for vibrato and scoops
     octaves = max(0, int(np.ceil((top - LEAD_TOP_MIDI.get(program, 127)) / 12)))
     notes = [replace(note, midi=note.midi - 12 * octaves) for note in notes]
-    part = _lead_part(rng, notes, program, _draw_lead_style(rng, program))
+    pitch = _lead_pitch(rng, notes, _draw_lead_style(rng, program), control_grid(notes))
+    return render_phrase(rng, notes, program, pitch, sr, soundfont)
+
+
+def render_phrase(
+    rng: np.random.Generator,
+    notes: list[Note],
+    program: int,
+    pitch: np.ndarray,
+    sr: int,
+    soundfont: str,
+    voices: bool = False,
+) -> np.ndarray:
+    """Play one phrase on a GM program, its pitch moving as ``pitch`` says.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the velocities and the expression (CC 11).
+    notes : list of Note
+        The phrase, ordered in time; legato notes within 5 semitones are bent to.
+    program : int
+        GM program.
+    pitch : numpy.ndarray
+        Pitch in MIDI units at every time of :func:`control_grid`.
+    sr : int
+        Sampling rate in Hz.
+    soundfont : str
+        A key of ``soundfont.SOUNDFONTS``.
+    voices : bool
+        Allow the soundfont's recorded voices (``soundfont.VOICE_PROGRAMS``), which only
+        the held-out "sampled" family may sing with.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64, ``samples(notes[-1].end_ms - notes[0].onset_ms)`` samples from the first
+        onset on, unit RMS (all zeros if the instrument stays silent).
+    """
+    part = _lead_part(rng, notes, program, pitch)
     n = _samples(notes[-1].end_ms - notes[0].onset_ms, sr)
-    mono = render_parts([part], n, sr, soundfont).mean(axis=0)
+    mono = render_parts([part], n, sr, soundfont, voices).mean(axis=0)
     fade = min(n, int(0.005 * sr))
     mono[n - fade :] *= np.linspace(1.0, 0.0, fade)
     return _unit_rms(mono)

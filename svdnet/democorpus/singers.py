@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from svdnet.democorpus import speech
+from svdnet.democorpus import sampled, speech
 from svdnet.democorpus.melody import Expression, draw_expression
 from svdnet.democorpus.phonetics import Diction, draw_diction
 
@@ -19,7 +19,11 @@ SYNTHETIC_FAMILIES = ("rosenberg", "lf", "hnm", "fof")
 # Recorded speakers made to sing (svdnet.democorpus.speech): one set of speakers for
 # training, another, of other speakers and languages, held out.
 SPEECH_FAMILIES = ("speech", "speech_heldout")
-VOICE_FAMILIES = SYNTHETIC_FAMILIES + SPEECH_FAMILIES
+# A soundfont's recorded voices (svdnet.democorpus.sampled): never in a training song.
+SAMPLED_FAMILIES = ("sampled",)
+VOICE_FAMILIES = SYNTHETIC_FAMILIES + SPEECH_FAMILIES + SAMPLED_FAMILIES
+# What corpus ablations may train on (writer's --voices).
+TRAINABLE_FAMILIES = SYNTHETIC_FAMILIES + SPEECH_FAMILIES
 
 
 # Sung ranges (MIDI) and formant scale relative to an adult male, per register.
@@ -70,6 +74,7 @@ class Voice:
     harmony_prob: float  # chance that a phrase has the second part
     speaker: str | None = None  # speech families: the festival voice that sings
     speaker_formant_ratio: float = 1.0  # speech families: formants moved by this factor
+    program: int = 0  # sampled family: the GM program (a recorded voice) that sings
 
 
 def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
@@ -145,4 +150,6 @@ def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
     if family in SPEECH_FAMILIES:  # drawn last, so that the other families draw as before
         speaker, ratio = speech.draw_speaker(rng, family, register)
         voice = replace(voice, speaker=speaker, speaker_formant_ratio=ratio)
+    if family in SAMPLED_FAMILIES:
+        voice = replace(voice, program=sampled.draw_program(rng))
     return voice

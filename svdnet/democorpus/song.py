@@ -5,7 +5,8 @@ plays the band and the leads, and whether the randomised recording chain runs. T
 valid and test splits sing with the training voices that pip can install (the main job
 makes the test split on a fresh clone); the ``heldout`` split uses a voice family and a
 soundfont that no training song uses, the ``speakers`` split recorded speakers whom no
-training song has.
+training song has, the ``sampled`` split a soundfont's recorded voices, which no training
+song may sing with.
 """
 
 from __future__ import annotations
@@ -57,15 +58,18 @@ EVALUATION_PROFILE = Profile(("rosenberg", "hnm"), "timgm6mb", True)
 HELDOUT_PROFILE = Profile(("lf",), "fluidr3", True)
 # Human voices that no training song has: other speakers, in other languages.
 SPEAKERS_PROFILE = Profile(("speech_heldout",), "timgm6mb", True)
+# Recorded choirs and voices from the soundfont (GM Choir Aahs, Voice Oohs).
+SAMPLED_PROFILE = Profile(("sampled",), "timgm6mb", True)
 PROFILES = {
     "train": TRAINING_PROFILE,
     "valid": EVALUATION_PROFILE,
     "test": EVALUATION_PROFILE,
     "heldout": HELDOUT_PROFILE,
     "speakers": SPEAKERS_PROFILE,
+    "sampled": SAMPLED_PROFILE,
 }
 # Splits that keep their own voices when an ablation replaces the others'.
-HELD_OUT_SPLITS = ("heldout", "speakers")
+HELD_OUT_SPLITS = ("heldout", "speakers", "sampled")
 VOICE_LEVEL_DB = (-9.0, 6.0)  # voice against the band, per song
 LEAD_LEVEL_DB = (-10.0, 6.0)  # leads of instrumental sections against the band
 FILL_LEVEL_DB = (-16.0, -6.0)  # lead fills between and under sung phrases

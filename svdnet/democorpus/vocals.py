@@ -5,7 +5,8 @@ part sings it with its own pitch contour, detune, timing and source noise; the f
 turns the sources into sound: "rosenberg" through a resonator cascade, "lf" through a
 parallel formant bank with a nasal pole-zero pair, "hnm" by additive harmonics plus noise,
 "fof" as a sum of formant grains started at every glottal period. The speech families
-sing with recorded speakers instead (:mod:`svdnet.democorpus.speech`).
+sing with recorded speakers instead (:mod:`svdnet.democorpus.speech`), the held-out sampled
+family with a soundfont's recorded voices (:mod:`svdnet.democorpus.sampled`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from svdnet.democorpus import fof, glottal, hnm, speech
+from svdnet.democorpus import fof, glottal, hnm, sampled, speech
 from svdnet.democorpus.arrangement import Note
 from svdnet.democorpus.dsp import _db, _midi_to_hz, _rms, _samples
 from svdnet.democorpus.melody import expressive_contour
 from svdnet.democorpus.phonetics import Score, plan_score
-from svdnet.democorpus.singers import SPEECH_FAMILIES, Voice
+from svdnet.democorpus.singers import SAMPLED_FAMILIES, SPEECH_FAMILIES, Voice
 from svdnet.democorpus.tract import _formant_filter, frame_centres, frame_filter, parallel_response
 
 BANDWIDTHS_HZ = (60.0, 70.0, 100.0, 150.0, 200.0, 150.0)  # F1..F5 and the singer's formant
@@ -64,6 +65,8 @@ def render_vocal_phrase(
         raise ValueError("a phrase needs at least one note")
     if voice.family in SPEECH_FAMILIES:
         return speech.sing_phrase(rng, notes, voice, sr)
+    if voice.family in SAMPLED_FAMILIES:
+        return sampled.sing_phrase(rng, notes, voice, sr)
     score = plan_score(rng, notes, voice.diction, sr)
     fry = _fry(rng, voice, len(score.voicing), sr)
     out = _render_part(rng, notes, score, voice, voice.n_voices, fry, sr)

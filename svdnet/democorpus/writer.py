@@ -21,7 +21,7 @@ from tqdm import tqdm
 from svdnet.cli import positive_float, positive_int, random_seed, run_cli
 from svdnet.democorpus import speech
 from svdnet.democorpus.dsp import SR
-from svdnet.democorpus.singers import VOICE_FAMILIES
+from svdnet.democorpus.singers import TRAINABLE_FAMILIES
 from svdnet.democorpus.song import (
     DEFAULT_DURATION_S,
     HELD_OUT_SPLITS,
@@ -39,18 +39,25 @@ DATASET = "demo"
 
 # The detector trains on train, picks its threshold on valid and is tested on test; the
 # held-out split's voices and instruments come from a family and a soundfont that no
-# training song uses, the speakers split's voices from speakers that no training song has
-# (song.PROFILES).
-SPLITS = ("train", "valid", "test", "heldout", "speakers")
-# The held-out splits need Debian packages that pip cannot install; their songs are
-# committed and made on request.
+# training song uses, the speakers split's voices from speakers that no training song has,
+# the sampled split's from a soundfont's recorded voices (song.PROFILES).
+SPLITS = ("train", "valid", "test", "heldout", "speakers", "sampled")
+# heldout and speakers need Debian packages that pip cannot install: their songs are
+# committed and made on request; sampled needs only pip and is made on first use.
 DEFAULT_SPLITS = ("train", "valid", "test")
 
 
 # Accuracy varies by song far more than by frame (a song's standard deviation is 10-14
 # points), so the evaluation splits hold 40 songs, the held-out ones 28: their audio is
 # committed, and 28 songs stay under 10 MB.
-DEFAULT_N_SONGS = {"train": 240, "valid": 40, "test": 40, "heldout": 28, "speakers": 28}
+DEFAULT_N_SONGS = {
+    "train": 240,
+    "valid": 40,
+    "test": 40,
+    "heldout": 28,
+    "speakers": 28,
+    "sampled": 28,
+}
 
 
 def song_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
@@ -194,7 +201,7 @@ def write_corpus(
     splits : tuple of str
         Splits to generate.
     n_songs : dict of str to int, optional
-        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 40 / 40 / 28 / 28).
+        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 40 / 40 / 28 / 28 / 28).
     duration_s : float
         Length of each song in seconds.
     progress : bool
@@ -203,7 +210,7 @@ def write_corpus(
         Songs generated at once, each in its own process (1: in this process).
     voices : tuple of str, optional
         Voice families of the train, valid and test songs in place of their profiles'
-        (for corpus ablations); the heldout and speakers splits keep their own.
+        (for corpus ablations); the heldout, speakers and sampled splits keep their own.
 
     Returns
     -------
@@ -214,8 +221,8 @@ def write_corpus(
     missing = [split for split in splits if split not in n_songs]
     if missing:
         raise ValueError(f"no song count for split(s) {missing}; n_songs has {list(n_songs)}")
-    if voices is not None and (not voices or not set(voices) <= set(VOICE_FAMILIES)):
-        raise ValueError(f"voices must be a non-empty subset of {VOICE_FAMILIES}, got {voices}")
+    if voices is not None and (not voices or not set(voices) <= set(TRAINABLE_FAMILIES)):
+        raise ValueError(f"voices must be a non-empty subset of {TRAINABLE_FAMILIES}, got {voices}")
     families = {f for split in splits for f in split_profile(split, voices).voice_families}
     speech.check_tools(tuple(sorted(families)))
     base = dataset_dir(root)
@@ -337,11 +344,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--voices",
         nargs="+",
-        choices=VOICE_FAMILIES,
+        choices=TRAINABLE_FAMILIES,
         help="voice families of the train, valid and test songs, for corpus ablations "
         f"(default: {' '.join(TRAINING_PROFILE.voice_families)} for train, "
-        f"{' '.join(PROFILES['test'].voice_families)} for valid and test; the heldout and "
-        "speakers splits keep their own); a split already written with "
+        f"{' '.join(PROFILES['test'].voice_families)} for valid and test; the heldout, "
+        "speakers and sampled splits keep their own); a split already written with "
         "other voices is refused: write to a root of its own",
     )
     args = parser.parse_args(argv)
