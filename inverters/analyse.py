@@ -55,7 +55,7 @@ from svdnet.cli import (
     print_results,
     run_cli,
 )
-from svdnet.dataset import SPLITS, ensure_demo_splits, split_streams
+from svdnet.dataset import ensure_demo_splits, split_streams
 from svdnet.device import on_device, pick_device
 from svdnet.errors import InputError
 from svdnet.evaluate import best_threshold, silence_frame, song_streams, split_predictions
@@ -118,7 +118,13 @@ def build_parser():
 
 def add_excerpt_options(p, step):
     """``--split``, ``--step`` and ``--threshold``: which excerpts, and how they are decided."""
-    p.add_argument("--split", choices=SPLITS, default="test", help="split analysed (default: test)")
+    p.add_argument(
+        "--split",
+        metavar="SPLIT",
+        default="test",
+        help="split analysed: any the dataset lists, such as the demo corpus's held-out "
+        "heldout, speakers and sampled (default: test)",
+    )
     p.add_argument(
         "--step", type=positive_int, default=step, help=f"frames between excerpts (default: {step})"
     )

@@ -36,13 +36,20 @@ def ensure_demo_splits(dataset_path, name, splits):
     """Synthesise the demo corpus's ``splits`` that have no filelist yet (``name == "demo"``).
 
     A demo split written before the splits grew is used as it is, with a note
-    (:func:`svdnet.democorpus.note_short_splits`). Other datasets are left alone: they
-    must be downloaded or made by their owner.
+    (:func:`svdnet.democorpus.note_short_splits`); a split the demo corpus does not have
+    is an :class:`InputError`. Other datasets are left alone: they must be downloaded or
+    made by their owner.
     """
     if name != "demo":
         return
-    from svdnet.democorpus import note_short_splits, write_corpus  # synthesis needs more imports
+    from svdnet.democorpus import SPLITS as DEMO_SPLITS  # synthesis needs more imports
+    from svdnet.democorpus import note_short_splits, write_corpus
 
+    unknown = [split for split in splits if split not in DEMO_SPLITS]
+    if unknown:
+        raise InputError(
+            f"the demo corpus has no split {unknown[0]!r} (it has {', '.join(DEMO_SPLITS)})"
+        )
     folder = Path(dataset_path) / "datasets" / name
     missing = [split for split in splits if not (folder / "filelists" / split).is_file()]
     if missing:

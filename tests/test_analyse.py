@@ -1,6 +1,7 @@
 """inverters.metrics on inputs with known answers, and inverters.analyse end to end."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -258,6 +259,34 @@ def test_a_bad_option_exits_2(setup, option, capsys):
         analyse.main([*setup, *option])
     assert exit_info.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_any_split_the_dataset_lists_can_be_analysed(setup, tmp_path, make_tiny_dataset):
+    make_tiny_dataset(tmp_path, splits={"extra": 2})
+    argv = [*setup, "--dataset-path", str(tmp_path), "--split", "extra", "--threshold", "0.5"]
+    results = analyse.analyse(analyse.build_parser().parse_args([*argv, "--out", str(tmp_path)]))
+    assert results["split"] == "extra"
+    # As many excerpts as the two test files of the same length give, but other songs.
+    test_argv = [*setup, "--threshold", "0.5", "--out", str(tmp_path / "test")]
+    test = analyse.analyse(analyse.build_parser().parse_args(test_argv))
+    assert results["n_excerpts"] == test["n_excerpts"] > 0
+    assert results["layers"]["conv1"]["mse"] != test["layers"]["conv1"]["mse"]
+
+
+def test_a_split_the_demo_corpus_lacks_is_refused_before_synthesis(setup, tmp_path, capsys):
+    folder = Path(setup[0]).parent
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "demo_augment_gen_fc8.npz").symlink_to(folder / "models/tiny_augment_gen_fc8.npz")
+    meanstd = str(folder / "tiny_meanstd.npz")
+    argv = [*setup, "--dataset", "demo", "--dataset-path", str(tmp_path), "--meanstd", meanstd]
+    argv += ["--models", str(models)]
+    with pytest.raises(SystemExit) as exit_info:
+        analyse.main([*argv, "--split", "extra", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "no split 'extra'" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "datasets").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_missing_models_folder_is_one_error_line_and_exit_2(setup, tmp_path, capsys):
