@@ -6,6 +6,11 @@ filtered over 56 frames; the threshold that gives the best accuracy on the valid
 is then applied to the test split. The baseline, logistic regression on single
 standardised log-mel frames, shows how far one frame's spectrum alone gets.
 
+For diagnosis, ``--threshold`` fixes SVDNet's threshold, and ``--tune-on SPLIT``
+tunes the thresholds on another split: on a reported split itself, that split's best
+accuracy, which tells a threshold that does not suit the split from a classifier that
+ranks its frames badly.
+
 Example
 -------
     python -m svdnet.evaluate demo_augment.npz --dataset demo --json
@@ -26,6 +31,7 @@ from svdnet.cli import (
     add_dataset_options,
     add_device_option,
     add_json_option,
+    finite_float,
     print_results,
     run_cli,
 )
@@ -87,6 +93,20 @@ def build_parser():
         default=list(REPORTED_SPLITS),
         help="splits to report, each with the threshold tuned on valid; one that the dataset "
         "lacks is skipped with a note, except test (default: %(default)s)",
+    )
+    p.add_argument(
+        "--tune-on",
+        metavar="SPLIT",
+        default="valid",
+        help="split whose best-accuracy thresholds are used; a reported split itself gives "
+        "its best accuracy, a bound that no threshold chosen beforehand reaches, not a score "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=finite_float,
+        help="SVDNet's decision threshold on P(singing), given instead of tuned (the "
+        "baseline's is still tuned; default: tuned on --tune-on)",
     )
     add_device_option(p)
     add_json_option(p)
@@ -323,9 +343,11 @@ def evaluate(args):
     # Only the splits it reads: a train split synthesised for a skipped baseline took
     # minutes for nothing.
     needed = ("valid", "test") if args.no_baseline else SPLITS
-    needed += tuple(split for split in args.splits if split in MADE_ON_USE)
-    ensure_demo_splits(args.dataset_path, args.dataset, needed)
+    needed += tuple(split for split in (*args.splits, args.tune_on) if split in MADE_ON_USE)
+    ensure_demo_splits(args.dataset_path, args.dataset, tuple(dict.fromkeys(needed)))
     folder = dataset_dir(args.dataset_path, args.dataset)
+    if not (folder / "filelists" / args.tune_on).is_file():
+        raise InputError(f"--tune-on: {folder} has no {args.tune_on} split")
 
     def songs(split):
         return song_streams(args.dataset_path, args.dataset, split, mean, std, args.cache_spectra)
@@ -344,13 +366,13 @@ def evaluate(args):
     reported = reported[:1] + [s for s in reported[1:] if (folder / "filelists" / s).is_file()]
     predictions = {
         split: split_predictions(model, songs(split), silence, device, baseline)
-        for split in ("valid", *reported)
+        for split in dict.fromkeys((args.tune_on, *reported))
     }
     keys = ("svdnet", "baseline") if baseline is not None else ("svdnet",)
-    thresholds = {
-        key: best_threshold(predictions["valid"][key], predictions["valid"]["targets"])
-        for key in keys
-    }
+    tuning = predictions[args.tune_on]
+    thresholds = {key: best_threshold(tuning[key], tuning["targets"]) for key in keys}
+    if args.threshold is not None:
+        thresholds["svdnet"] = args.threshold
     per_split = {split: _split_results(predictions[split], thresholds, keys) for split in reported}
     if args.per_song:
         for split in reported:

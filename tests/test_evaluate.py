@@ -173,6 +173,53 @@ def test_the_heldout_splits_are_reported_with_the_valid_threshold(
     assert "not reported" not in caplog.text
 
 
+def test_a_given_threshold_decides_svdnet_and_leaves_the_baseline_tuned(
+    tiny_dataset, classifier_files, capsys
+):
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+    argv += ["--device", "cpu", "--json"]
+
+    def results(*extra):
+        evaluate.main([*argv, *extra])
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    tuned, everything, nothing = results(), results("--threshold", "0"), results("--threshold", "2")
+    # Half of each tiny song is singing: called all singing, accuracy is that half.
+    assert (everything["recall"], everything["specificity"], everything["threshold"]) == (1, 0, 0)
+    assert everything["accuracy"] == pytest.approx(0.5, abs=0.02)
+    assert (nothing["recall"], nothing["specificity"], nothing["threshold"]) == (0, 1, 2)
+    assert everything["baseline"] == nothing["baseline"] == tuned["baseline"]
+
+
+def test_thresholds_tuned_on_the_reported_split_give_its_best_accuracy(
+    tmp_path, make_tiny_dataset, classifier_files, capsys
+):
+    folder = make_tiny_dataset(tmp_path, splits={"valid": 2, "test": 2})
+    for lab in (folder / "labels").glob("test_*.lab"):  # no singing at all in test
+        lab.write_text("0.000 6.000 nosing\n")
+    argv = [str(classifier_files), "--dataset", "tiny", "--dataset-path", str(tmp_path)]
+    argv += ["--device", "cpu", "--no-baseline", "--splits", "test", "--json"]
+
+    def results(*extra):
+        evaluate.main([*argv, *extra])
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    assert results()["accuracy"] < 1  # the valid split's threshold calls some frames singing
+    own = results("--tune-on", "test")
+    assert (own["accuracy"], own["specificity"]) == (1, 1)
+
+
+def test_tuning_on_a_split_the_dataset_lacks_is_one_line(tiny_dataset, classifier_files, capsys):
+    dataset_path, name = tiny_dataset
+    argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([*argv, "--device", "cpu", "--no-baseline", "--tune-on", "nosuch"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--tune-on" in err and "no nosuch split" in err
+
+
 def test_a_missing_heldout_split_is_a_note(tiny_dataset, classifier_files, capsys, caplog):
     dataset_path, name = tiny_dataset
     argv = [str(classifier_files), "--dataset", name, "--dataset-path", str(dataset_path)]
