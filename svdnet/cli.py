@@ -55,6 +55,14 @@ def non_negative_float(text):
     return value
 
 
+def probability(text):
+    """argparse ``type``: a finite float from 0 to 1 (chances)."""
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text!r}")
+    return value
+
+
 def non_negative_int(text):
     """argparse ``type``: an integer of at least 0 (epochs, workers, indices)."""
     value = _number(text, int)

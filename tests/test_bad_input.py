@@ -137,7 +137,15 @@ def test_an_option_out_of_range_is_a_usage_error_naming_it(build_parser, positio
 
 @pytest.mark.parametrize(
     "option, value",
-    [("--seed", "-1"), ("--n-test", "0"), ("--duration-s", "nan"), ("--duration-s", "0.0001")],
+    [
+        ("--seed", "-1"),
+        ("--n-test", "0"),
+        ("--duration-s", "nan"),
+        ("--duration-s", "0.0001"),
+        ("--vocalise", "1.5"),
+        ("--vocalise", "-0.1"),
+        ("--vocalise", "nan"),
+    ],
 )
 def test_democorpus_rejects_bad_options_before_writing(tmp_path, capsys, option, value):
     err = exits(democorpus.main, [str(tmp_path), "--splits", "test", f"{option}={value}"], capsys)

@@ -322,6 +322,7 @@ def silent_songs(monkeypatch):
         (["--seed", "1"], "seed 0 there, 1 now"),
         (["--duration-s", "2"], "duration_s 1.0 there, 2.0 now"),
         (["--voices", "fof"], "voice_families ['rosenberg', 'hnm'] there, ['fof'] now"),
+        (["--vocalise", "0.5"], "vocalise 0.0 there, 0.5 now"),
     ],
 )
 def test_a_split_made_with_other_settings_is_refused_and_left_alone(
@@ -337,6 +338,7 @@ def test_a_split_made_with_other_settings_is_refused_and_left_alone(
         "voice_families": ["rosenberg", "hnm"],
         "soundfont": "timgm6mb",
         "chain": True,
+        "vocalise": 0.0,
     }
     capsys.readouterr()
 
@@ -350,6 +352,41 @@ def test_a_split_made_with_other_settings_is_refused_and_left_alone(
 
     main([*first, "--n-test", "2"])  # the same settings add songs
     assert (base / "audio" / "demo_test_001.ogg").is_file()
+
+
+def test_a_settings_file_from_before_the_vocalise_setting_holds_its_default(
+    tmp_path, silent_songs, capsys
+):
+    first = [str(tmp_path), "--splits", "test", "--n-test", "1", "--duration-s", "1"]
+    main(first)
+    settings = tmp_path / "datasets" / "demo" / "settings" / "test.json"
+    older = json.loads(settings.read_text())
+    del older["vocalise"]
+    settings.write_text(json.dumps(older))
+    main([*first, "--n-test", "2"])  # taken as written with vocalise 0: songs are added
+    assert (tmp_path / "datasets" / "demo" / "audio" / "demo_test_001.ogg").is_file()
+    capsys.readouterr()
+    settings.write_text(json.dumps(older))
+    with pytest.raises(SystemExit) as stop:
+        main([*first, "--n-test", "3", "--vocalise", "0.2"])
+    assert stop.value.code == 2 and "vocalise 0.0 there, 0.2 now" in capsys.readouterr().err
+
+
+def test_vocalise_option_sets_the_training_splits_but_not_the_heldout_ones(tmp_path, monkeypatch):
+    chances = []
+
+    def fake_song(rng, duration_s, sr, profile):
+        chances.append((profile.voice_families, profile.vocalise))
+        return np.zeros(round(duration_s * sr), np.float32), [(0.0, duration_s, False)]
+
+    monkeypatch.setattr(writer, "generate_song", fake_song)
+    monkeypatch.setattr(writer.speech, "check_tools", lambda families: None)  # no synthesis
+    splits = ["train", "test", "heldout", "speakers", "sampled"]
+    args = [str(tmp_path), "--splits", *splits, *(f"--n-{split}=1" for split in splits)]
+    main([*args, "--duration-s", "1", "--vocalise", "0.75"])
+    assert sorted(vocalise for _, vocalise in chances) == [0.0, 0.0, 0.0, 0.75, 0.75]
+    held_out = {families for families, vocalise in chances if vocalise == 0.0}
+    assert held_out == {("lf",), ("sampled",), ("speech_heldout",)}
 
 
 def test_the_heldout_split_ignores_voices_and_an_unreadable_settings_file_is_named(

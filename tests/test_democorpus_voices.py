@@ -12,7 +12,7 @@ from svdnet.democorpus import fof, speech, vocals
 from svdnet.democorpus.arrangement import Note
 from svdnet.democorpus.dsp import _midi_to_hz
 from svdnet.democorpus.melody import Expression, expressive_contour
-from svdnet.democorpus.phonetics import VOWELS_HZ, Score
+from svdnet.democorpus.phonetics import VOCALISE_VOWELS, VOWELS_HZ, Score, plan_score, vocalise
 from svdnet.democorpus.singers import SPEECH_FAMILIES, SYNTHETIC_FAMILIES
 from svdnet.democorpus.tract import bin_freqs_hz, parallel_response
 from svdnet.democorpus.voice import (
@@ -252,3 +252,39 @@ def test_fof_formant_levels_fall_by_the_slope_per_octave_and_damp_when_nasal():
     freqs = np.array([[500.0, 1000.0, 2000.0], [500.0, 1000.0, 2000.0]])
     levels = fof.formant_levels_db(freqs, 6.0, np.array([0.0, 1.0, -2.0]), np.array([0.0, 1.0]))
     assert np.allclose(levels, [[0.0, -5.0, -14.0], [0.0, -15.0, -24.0]])
+
+
+@pytest.mark.parametrize("family", SYNTHETIC_FAMILIES)
+def test_a_vocalise_is_sung_on_its_open_vowels_without_a_consonant(family):
+    notes = [Note(300 * i, 300 * i + 300, 60 + i % 4, i % 2 == 1) for i in range(8)]
+    lyric = draw_voice(np.random.default_rng(4), (family,)).diction
+    sung = vocalise(np.random.default_rng(5), lyric)
+    assert set(sung.vowels) <= set(VOCALISE_VOWELS) and 1 <= len(sung.vowels) <= 2
+    assert lyric.vowels == () and sung.language == lyric.language
+    # The lyric delivery has consonants on these notes; the vocalise none.
+    assert np.any(plan_score(np.random.default_rng(6), notes, lyric, SR).noise)
+    score = plan_score(np.random.default_rng(6), notes, sung, SR)
+    assert not np.any(score.noise)
+    n = len(score.voicing)
+    attack, release = int((sung.attack_s + 0.01) * SR), int(sung.release_s * SR)
+    assert np.all(score.voicing[attack : n - release] == 1.0)  # no consonant dips the voice
+    # Every formant target lies between those of the vowels it moves between.
+    targets = np.array([VOWELS_HZ[v] for v in sung.vowels])
+    assert np.all(score.formants_hz >= targets.min(axis=0) - 1e-9)
+    assert np.all(score.formants_hz <= targets.max(axis=0) + 1e-9)
+    voice = replace(draw_voice(np.random.default_rng(4), (family,)), diction=sung)
+    phrase, voiced = render_vocal_phrase(np.random.default_rng(3), notes, voice, SR)
+    assert np.all(np.isfinite(phrase)) and voiced.mean() > 0.8
+
+
+def test_vocalise_chance_holds_for_synthetic_singers_and_spares_the_speakers():
+    families = ("rosenberg", "hnm", "speech")
+    voices = [draw_voice(np.random.default_rng(seed), families, 0.3) for seed in range(400)]
+    synthetic = [v for v in voices if v.family in SYNTHETIC_FAMILIES]
+    share = np.mean([bool(v.diction.vowels) for v in synthetic])
+    assert 0.22 < share < 0.38  # 0.3 within about three standard deviations (n ~ 270)
+    assert not any(v.diction.vowels for v in voices if v.family == "speech")
+    always = [draw_voice(np.random.default_rng(seed), ("hnm",), 1.0) for seed in range(20)]
+    assert all(v.diction.vowels and v.diction.onset_prob == 0 for v in always)
+    never = [draw_voice(np.random.default_rng(seed), ("hnm",)) for seed in range(20)]
+    assert not any(v.diction.vowels for v in never)

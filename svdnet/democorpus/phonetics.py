@@ -6,7 +6,7 @@ block rate, a per-sample voicing amplitude and the unit-level noise of the conso
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import signal
@@ -114,6 +114,12 @@ class Diction:
     transition_ms: float  # formant movement between phonemes
     attack_s: float
     release_s: float
+    vowels: tuple[str, ...] = ()  # a vocalise's vowels (no consonants); () the language's
+
+
+# What a vocalise is sung on: "ooh", "oh", "aah" and the neutral vowel, as backing singers
+# and choirs sing; no consonant, no diphthong.
+VOCALISE_VOWELS = ("u", "U", "o", "O", "a", "A", "@")
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,22 @@ def draw_diction(rng: np.random.Generator) -> Diction:
     )
 
 
+def vocalise(rng: np.random.Generator, diction: Diction) -> Diction:
+    """The same singer's delivery sung on one or two open vowels alone (a vocalise).
+
+    Backing vocals, choirs and wordless melodies carry no consonants, so a detector that
+    listens for articulation misses them; the voice's timbre has to mark it.
+    """
+    vowels = rng.choice(VOCALISE_VOWELS, size=int(rng.integers(1, 3)), replace=False)
+    return replace(
+        diction,
+        vowels=tuple(str(v) for v in vowels),
+        onset_prob=0.0,
+        coda_prob=0.0,
+        melisma_prob=rng.uniform(0.5, 1.0),
+    )
+
+
 def _syllable_spans(
     rng: np.random.Generator, notes: list[Note], diction: Diction
 ) -> list[tuple[int, int]]:
@@ -175,7 +197,8 @@ def _phonemes(
 ) -> list[tuple[int, int, str]]:
     """Phoneme segments (start_ms, end_ms, name) of one syllable: [consonant] vowel [coda]."""
     a, b = span_ms
-    inventory, diphthongs, _ = LANGUAGES[diction.language]
+    # A vocalise keeps its vowels pure.
+    diphthongs = "" if diction.vowels else LANGUAGES[diction.language][1]
     segments = []
     if rng.random() < diction.onset_prob:
         name = str(rng.choice(list(CONSONANTS)))
@@ -217,7 +240,7 @@ def plan_score(rng: np.random.Generator, notes: list[Note], diction: Diction, sr
     Score
         Tracks of ``samples(notes[-1].end_ms - notes[0].onset_ms)`` samples.
     """
-    vowels = LANGUAGES[diction.language][0].split()
+    vowels = list(diction.vowels) or LANGUAGES[diction.language][0].split()
     segments = []
     for span_ms in _syllable_spans(rng, notes, diction):
         segments += _phonemes(rng, span_ms, diction, vowels)

@@ -13,7 +13,7 @@ import numpy as np
 
 from svdnet.democorpus import sampled, speech
 from svdnet.democorpus.melody import Expression, draw_expression
-from svdnet.democorpus.phonetics import Diction, draw_diction
+from svdnet.democorpus.phonetics import Diction, draw_diction, vocalise
 
 SYNTHETIC_FAMILIES = ("rosenberg", "lf", "hnm", "fof")
 # Recorded speakers made to sing (svdnet.democorpus.speech): one set of speakers for
@@ -77,7 +77,9 @@ class Voice:
     program: int = 0  # sampled family: the GM program (a recorded voice) that sings
 
 
-def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
+def draw_voice(
+    rng: np.random.Generator, families: tuple[str, ...], vocalise_prob: float = 0.0
+) -> Voice:
     """Draw a singer (or doubled singer or ensemble) of one of ``families``.
 
     Parameters
@@ -87,6 +89,9 @@ def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
     families : tuple of str
         Synthesis families to choose from, a subset of ``VOICE_FAMILIES``; the held-out
         family "lf" is drawn only when it is listed.
+    vocalise_prob : float
+        Chance that a singer of a synthetic family sings on vowels alone
+        (:func:`phonetics.vocalise`); the speech families sing their lyrics.
 
     Returns
     -------
@@ -152,4 +157,7 @@ def draw_voice(rng: np.random.Generator, families: tuple[str, ...]) -> Voice:
         voice = replace(voice, speaker=speaker, speaker_formant_ratio=ratio)
     if family in SAMPLED_FAMILIES:
         voice = replace(voice, program=sampled.draw_program(rng))
+    # Drawn only where asked for, so that the songs of the other profiles stay as they were.
+    if family in SYNTHETIC_FAMILIES and vocalise_prob > 0 and rng.random() < vocalise_prob:
+        voice = replace(voice, diction=vocalise(rng, voice.diction))
     return voice

@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from svdnet.cli import positive_float, positive_int, random_seed, run_cli
+from svdnet.cli import positive_float, positive_int, probability, random_seed, run_cli
 from svdnet.democorpus import speech
 from svdnet.democorpus.dsp import SR
 from svdnet.democorpus.singers import TRAINABLE_FAMILIES
@@ -27,6 +27,7 @@ from svdnet.democorpus.song import (
     HELD_OUT_SPLITS,
     PROFILES,
     TRAINING_PROFILE,
+    Profile,
     generate_song,
 )
 from svdnet.errors import InputError
@@ -35,6 +36,12 @@ from svdnet.files import make_folder
 logger = logging.getLogger("svdnet.democorpus")
 
 DATASET = "demo"
+# What each profile setting was before it was recorded in settings/<split>.json.
+PROFILE_DEFAULTS = {
+    field.name: field.default
+    for field in dataclasses.fields(Profile)
+    if field.default is not dataclasses.MISSING
+}
 
 
 # The detector trains on train, picks its threshold on valid and is tested on test; the
@@ -131,17 +138,25 @@ def dataset_dir(root: str | os.PathLike) -> Path:
     return Path(root) / "datasets" / DATASET
 
 
-def split_profile(split: str, voices: tuple[str, ...] | None = None):
-    """The profile a split's songs are made with; ``voices`` replaces all but the held-out ones'."""
+def split_profile(split: str, voices: tuple[str, ...] | None = None, vocalise: float | None = None):
+    """The profile a split's songs are made with.
+
+    ``voices`` and ``vocalise`` (corpus ablations) replace the profile's voice families and
+    vocalise chance in all but the held-out splits, which keep their own.
+    """
     profile = PROFILES[split]
-    if voices is not None and split not in HELD_OUT_SPLITS:
+    if split in HELD_OUT_SPLITS:
+        return profile
+    if voices is not None:
         profile = dataclasses.replace(profile, voice_families=voices)
+    if vocalise is not None:
+        profile = dataclasses.replace(profile, vocalise=vocalise)
     return profile
 
 
-def split_settings(split: str, seed: int, duration_s: float, voices=None) -> dict:
+def split_settings(split: str, seed: int, duration_s: float, voices=None, vocalise=None) -> dict:
     """What decides a split's songs besides their index, as ``settings/<split>.json`` holds it."""
-    profile = dataclasses.asdict(split_profile(split, voices))
+    profile = dataclasses.asdict(split_profile(split, voices, vocalise))
     # Through JSON and back, so that it compares equal to a file read back (lists, floats).
     return json.loads(json.dumps({"seed": seed, "duration_s": duration_s, **profile}))
 
@@ -162,6 +177,8 @@ def check_settings(base: Path, split: str, settings: dict) -> None:
         raise InputError(f"{path}: not a settings file ({err}); delete it to continue") from err
     if not isinstance(recorded, dict):
         raise InputError(f"{path}: not a settings file (no JSON object); delete it to continue")
+    # A setting added to the profiles later was, in a file that lacks it, its default.
+    recorded = PROFILE_DEFAULTS | recorded
     changed = [
         f"{key} {recorded.get(key)!r} there, {value!r} now"
         for key, value in settings.items()
@@ -183,6 +200,7 @@ def write_corpus(
     progress: bool = True,
     jobs: int = 1,
     voices: tuple[str, ...] | None = None,
+    vocalise: float | None = None,
 ) -> Path:
     """Generate the demo corpus (audio, labels, file lists) under ``root/datasets/demo``.
 
@@ -211,6 +229,9 @@ def write_corpus(
     voices : tuple of str, optional
         Voice families of the train, valid and test songs in place of their profiles'
         (for corpus ablations); the heldout, speakers and sampled splits keep their own.
+    vocalise : float, optional
+        The chance of a vocalise (:attr:`song.Profile.vocalise`) in those splits, in place
+        of their profiles'.
 
     Returns
     -------
@@ -223,10 +244,14 @@ def write_corpus(
         raise ValueError(f"no song count for split(s) {missing}; n_songs has {list(n_songs)}")
     if voices is not None and (not voices or not set(voices) <= set(TRAINABLE_FAMILIES)):
         raise ValueError(f"voices must be a non-empty subset of {TRAINABLE_FAMILIES}, got {voices}")
+    if vocalise is not None and not 0 <= vocalise <= 1:
+        raise ValueError(f"vocalise must lie in [0, 1], got {vocalise}")
     families = {f for split in splits for f in split_profile(split, voices).voice_families}
     speech.check_tools(tuple(sorted(families)))
     base = dataset_dir(root)
-    settings = {split: split_settings(split, seed, duration_s, voices) for split in splits}
+    settings = {
+        split: split_settings(split, seed, duration_s, voices, vocalise) for split in splits
+    }
     for split in splits:
         check_settings(base, split, settings[split])
     kinds = ("audio", "labels", "filelists", "settings")
@@ -241,7 +266,7 @@ def write_corpus(
             and (folders["labels"] / f"{song_name(split, index)}.lab").exists()
         )
     ]
-    write = functools.partial(_write_song, base, seed, duration_s, voices)
+    write = functools.partial(_write_song, base, seed, duration_s, voices, vocalise)
     bar = tqdm(total=len(todo), desc="demo corpus", unit="song", disable=not progress)
     with bar:
         if jobs == 1 or len(todo) < 2:
@@ -266,13 +291,14 @@ def _write_song(
     seed: int,
     duration_s: float,
     voices: tuple[str, ...] | None,
+    vocalise: float | None,
     split: str,
     index: int,
 ) -> None:
     """Synthesise song ``index`` of ``split`` and write its audio and labels atomically."""
     name = song_name(split, index)
     rng = song_seed(seed, split, index)
-    samples, segments = generate_song(rng, duration_s, SR, split_profile(split, voices))
+    samples, segments = generate_song(rng, duration_s, SR, split_profile(split, voices, vocalise))
     serial = zlib.crc32(f"{seed}/{name}".encode())
     _write_atomic(base / "audio" / f"{name}.ogg", encode_ogg(samples, SR, serial))
     _write_atomic(base / "labels" / f"{name}.lab", format_labels(segments).encode())
@@ -351,6 +377,14 @@ def main(argv: list[str] | None = None) -> None:
         "speakers and sampled splits keep their own); a split already written with "
         "other voices is refused: write to a root of its own",
     )
+    parser.add_argument(
+        "--vocalise",
+        type=probability,
+        help="chance that a synthetic singer of the train, valid and test songs sings on "
+        "vowels alone, for corpus ablations (default: "
+        f"{TRAINING_PROFILE.vocalise} for train, {PROFILES['test'].vocalise} for valid and "
+        "test); a split already written with another is refused",
+    )
     args = parser.parse_args(argv)
     voices = None if args.voices is None else tuple(dict.fromkeys(args.voices))
     n_songs = {split: getattr(args, f"n_{split}") for split in SPLITS}
@@ -365,6 +399,7 @@ def main(argv: list[str] | None = None) -> None:
         True,
         args.jobs,
         voices,
+        args.vocalise,
     )
     logger.info("demo corpus ready in %s", base)
 
