@@ -411,7 +411,7 @@ def test_the_heldout_split_ignores_voices_and_an_unreadable_settings_file_is_nam
 )
 def test_the_committed_heldout_settings_are_the_defaults(split, voices, soundfont):
     demo = Path(__file__).parents[1] / "datasets" / "demo"
-    expected = writer.split_settings(split, 0, writer.DEFAULT_DURATION_S)
+    expected = writer.split_settings(writer.split_profile(split), 0, writer.DEFAULT_DURATION_S)
     assert json.loads((demo / "settings" / f"{split}.json").read_text()) == expected
     assert expected["voice_families"] == voices and expected["soundfont"] == soundfont
     names = (demo / "filelists" / split).read_text().split()

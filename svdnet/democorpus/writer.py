@@ -154,11 +154,11 @@ def split_profile(split: str, voices: tuple[str, ...] | None = None, vocalise: f
     return profile
 
 
-def split_settings(split: str, seed: int, duration_s: float, voices=None, vocalise=None) -> dict:
+def split_settings(profile: Profile, seed: int, duration_s: float) -> dict:
     """What decides a split's songs besides their index, as ``settings/<split>.json`` holds it."""
-    profile = dataclasses.asdict(split_profile(split, voices, vocalise))
+    fields = dataclasses.asdict(profile)
     # Through JSON and back, so that it compares equal to a file read back (lists, floats).
-    return json.loads(json.dumps({"seed": seed, "duration_s": duration_s, **profile}))
+    return json.loads(json.dumps({"seed": seed, "duration_s": duration_s, **fields}))
 
 
 def check_settings(base: Path, split: str, settings: dict) -> None:
@@ -246,12 +246,11 @@ def write_corpus(
         raise ValueError(f"voices must be a non-empty subset of {TRAINABLE_FAMILIES}, got {voices}")
     if vocalise is not None and not 0 <= vocalise <= 1:
         raise ValueError(f"vocalise must lie in [0, 1], got {vocalise}")
-    families = {f for split in splits for f in split_profile(split, voices).voice_families}
+    profiles = {split: split_profile(split, voices, vocalise) for split in splits}
+    families = {f for profile in profiles.values() for f in profile.voice_families}
     speech.check_tools(tuple(sorted(families)))
     base = dataset_dir(root)
-    settings = {
-        split: split_settings(split, seed, duration_s, voices, vocalise) for split in splits
-    }
+    settings = {split: split_settings(profiles[split], seed, duration_s) for split in splits}
     for split in splits:
         check_settings(base, split, settings[split])
     kinds = ("audio", "labels", "filelists", "settings")
@@ -266,7 +265,7 @@ def write_corpus(
             and (folders["labels"] / f"{song_name(split, index)}.lab").exists()
         )
     ]
-    write = functools.partial(_write_song, base, seed, duration_s, voices, vocalise)
+    write = functools.partial(_write_song, base, seed, duration_s, profiles)
     bar = tqdm(total=len(todo), desc="demo corpus", unit="song", disable=not progress)
     with bar:
         if jobs == 1 or len(todo) < 2:
@@ -290,15 +289,14 @@ def _write_song(
     base: Path,
     seed: int,
     duration_s: float,
-    voices: tuple[str, ...] | None,
-    vocalise: float | None,
+    profiles: dict[str, Profile],
     split: str,
     index: int,
 ) -> None:
     """Synthesise song ``index`` of ``split`` and write its audio and labels atomically."""
     name = song_name(split, index)
     rng = song_seed(seed, split, index)
-    samples, segments = generate_song(rng, duration_s, SR, split_profile(split, voices, vocalise))
+    samples, segments = generate_song(rng, duration_s, SR, profiles[split])
     serial = zlib.crc32(f"{seed}/{name}".encode())
     _write_atomic(base / "audio" / f"{name}.ogg", encode_ogg(samples, SR, serial))
     _write_atomic(base / "labels" / f"{name}.lab", format_labels(segments).encode())
