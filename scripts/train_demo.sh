@@ -26,9 +26,9 @@ invert() {  # LAYER EPOCHS MAX_EXCERPTS
 
 for step in "${steps[@]}"; do
     case $step in
-        corpus)  # train and speakers need festival (see svdnet.democorpus.speech), heldout
-            # Debian's fluid-soundfont-gm; the songs of heldout and speakers are committed,
-            # sampled needs pip alone
+        corpus)  # train, valid and speakers need festival (see svdnet.democorpus.speech),
+            # heldout Debian's fluid-soundfont-gm; the songs of valid, heldout and speakers
+            # are committed, test and sampled need pip alone
             "$python" -m svdnet.democorpus . --splits train valid test speakers sampled --jobs 2
             if [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
                 "$python" -m svdnet.democorpus . --splits heldout --jobs 2

@@ -136,19 +136,24 @@ def test_an_option_out_of_range_is_a_usage_error_naming_it(build_parser, positio
 
 
 @pytest.mark.parametrize(
-    "option, value",
+    "option, values",
     [
-        ("--seed", "-1"),
-        ("--n-test", "0"),
-        ("--duration-s", "nan"),
-        ("--duration-s", "0.0001"),
-        ("--vocalise", "1.5"),
-        ("--vocalise", "-0.1"),
-        ("--vocalise", "nan"),
+        ("--seed", ["-1"]),
+        ("--n-test", ["0"]),
+        ("--duration-s", ["nan"]),
+        ("--duration-s", ["0.0001"]),
+        ("--vocalise", ["1.5"]),
+        ("--vocalise", ["-0.1"]),
+        ("--vocalise", ["nan"]),
+        ("--voice-level", ["nan", "0"]),
+        ("--voice-level", ["-9", "inf"]),
+        ("--voice-level", ["6", "-9"]),  # low above high
+        ("--voice-level", ["-9"]),
     ],
 )
-def test_democorpus_rejects_bad_options_before_writing(tmp_path, capsys, option, value):
-    err = exits(democorpus.main, [str(tmp_path), "--splits", "test", f"{option}={value}"], capsys)
+def test_democorpus_rejects_bad_options_before_writing(tmp_path, capsys, option, values):
+    argv = [str(tmp_path), "--splits", "test", option, *values]
+    err = exits(democorpus.main, argv, capsys)
     assert f"argument {option}" in err and "Traceback" not in err
     assert leftovers(tmp_path) == []
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,8 @@ from svdnet.democorpus import (
     writer,
 )
 
-# No train song: the training voices include speech, which needs Debian's festival.
-SMALL_N_SONGS = {"valid": 1, "test": 2}
+# No train or valid song: they sing with speech too, which needs Debian's festival.
+SMALL_N_SONGS = {"sampled": 1, "test": 2}
 SHORT_S = 8.0
 SEED = 3
 
@@ -145,24 +146,34 @@ def test_the_test_split_sings_the_training_voices_that_pip_can_install():
     from svdnet.democorpus.song import PROFILES
 
     test, train = PROFILES["test"], PROFILES["train"]
-    assert PROFILES["valid"] == test
     assert set(test.voice_families) <= set(SYNTHETIC_FAMILIES)
     assert set(test.voice_families) == set(train.voice_families) - {"speech"}
     assert (test.soundfont, test.chain) == (train.soundfont, train.chain)
 
 
-def test_voice_level_against_the_band_stays_in_the_drawn_range():
+def test_the_threshold_is_chosen_on_songs_sung_like_the_training_songs():
+    from svdnet.democorpus.song import PROFILES
+
+    assert PROFILES["valid"] == PROFILES["train"]
+
+
+@pytest.mark.parametrize("levels_db", [None, (-20.0, -20.0)])
+def test_voice_level_against_the_band_stays_in_the_drawn_range(levels_db):
     from svdnet.democorpus.song import VOICE_LEVEL_DB, Profile
 
     # The additive band and no chain keep this quick; levels are set the same way.
     profile = Profile(("rosenberg", "hnm"), None, False)
+    if levels_db is not None:
+        profile = replace(profile, voice_level_db=levels_db)
+    low_db, high_db = profile.voice_level_db
+    assert profile.voice_level_db == (levels_db or VOICE_LEVEL_DB)
     for seed in range(3):
         stems, segments = render_stems(np.random.default_rng(seed), 20.0, SR, profile)
         band = sum(v for k, v in stems.items() if k.startswith("band/"))
         inside = sing_mask(segments, len(band))
         level_db = 10 * np.log10(np.mean(stems["voice"][inside] ** 2) / np.mean(band**2))
         # Phrases vary by +-3 dB around the song's level, and rests dilute the mean.
-        assert VOICE_LEVEL_DB[0] - 6 < level_db < VOICE_LEVEL_DB[1] + 3
+        assert low_db - 6 < level_db < high_db + 3
 
 
 def test_formant_filter_puts_spectral_peaks_at_the_vowel_formants():
@@ -273,13 +284,13 @@ def test_failed_write_leaves_neither_target_nor_temporary(tmp_path, monkeypatch)
 
 
 def test_command_line_writes_the_requested_splits(tmp_path):
-    main([str(tmp_path), "--splits", "valid", "--n-valid", "2", "--duration-s", "2.5"])
+    main([str(tmp_path), "--splits", "test", "--n-test", "2", "--duration-s", "2.5"])
     base = tmp_path / "datasets" / "demo"
-    assert (base / "filelists" / "valid").read_text().split() == [
-        "demo_valid_000.ogg",
-        "demo_valid_001.ogg",
+    assert (base / "filelists" / "test").read_text().split() == [
+        "demo_test_000.ogg",
+        "demo_test_001.ogg",
     ]
-    assert read_labels(base / "labels" / "demo_valid_001.lab")[-1][1] == 2.5
+    assert read_labels(base / "labels" / "demo_test_001.lab")[-1][1] == 2.5
     assert not (base / "filelists" / "train").exists()
 
 
@@ -323,6 +334,7 @@ def silent_songs(monkeypatch):
         (["--duration-s", "2"], "duration_s 1.0 there, 2.0 now"),
         (["--voices", "fof"], "voice_families ['rosenberg', 'hnm'] there, ['fof'] now"),
         (["--vocalise", "0.5"], "vocalise 0.0 there, 0.5 now"),
+        (["--voice-level", "-12", "6"], "voice_level_db [-9.0, 6.0] there, [-12.0, 6.0] now"),
     ],
 )
 def test_a_split_made_with_other_settings_is_refused_and_left_alone(
@@ -339,6 +351,7 @@ def test_a_split_made_with_other_settings_is_refused_and_left_alone(
         "soundfont": "timgm6mb",
         "chain": True,
         "vocalise": 0.0,
+        "voice_level_db": [-9.0, 6.0],
     }
     capsys.readouterr()
 
@@ -372,21 +385,32 @@ def test_a_settings_file_from_before_the_vocalise_setting_holds_its_default(
     assert stop.value.code == 2 and "vocalise 0.0 there, 0.2 now" in capsys.readouterr().err
 
 
-def test_vocalise_option_sets_the_training_splits_but_not_the_heldout_ones(tmp_path, monkeypatch):
-    chances = []
+@pytest.mark.parametrize(
+    ("option", "setting", "value"),
+    [
+        (["--vocalise", "0.75"], "vocalise", 0.75),
+        (["--voice-level", "-15", "-3.5"], "voice_level_db", (-15.0, -3.5)),
+    ],
+)
+def test_ablation_options_set_the_training_splits_but_not_the_heldout_ones(
+    tmp_path, monkeypatch, option, setting, value
+):
+    made = []
 
     def fake_song(rng, duration_s, sr, profile):
-        chances.append((profile.voice_families, profile.vocalise))
+        made.append((profile.voice_families, getattr(profile, setting)))
         return np.zeros(round(duration_s * sr), np.float32), [(0.0, duration_s, False)]
 
     monkeypatch.setattr(writer, "generate_song", fake_song)
     monkeypatch.setattr(writer.speech, "check_tools", lambda families: None)  # no synthesis
-    splits = ["train", "test", "heldout", "speakers", "sampled"]
+    splits = ["train", "valid", "test", "heldout", "speakers", "sampled"]
     args = [str(tmp_path), "--splits", *splits, *(f"--n-{split}=1" for split in splits)]
-    main([*args, "--duration-s", "1", "--vocalise", "0.75"])
-    assert sorted(vocalise for _, vocalise in chances) == [0.0, 0.0, 0.0, 0.75, 0.75]
-    held_out = {families for families, vocalise in chances if vocalise == 0.0}
-    assert held_out == {("lf",), ("sampled",), ("speech_heldout",)}
+    main([*args, "--duration-s", "1", *option])
+    changed = sorted(families for families, got in made if got == value)
+    training = ("rosenberg", "hnm", "speech")
+    assert changed == [("rosenberg", "hnm"), training, training]  # test, train, valid
+    kept = {families for families, got in made if got == getattr(writer.PROFILES["test"], setting)}
+    assert kept == {("lf",), ("sampled",), ("speech_heldout",)}
 
 
 def test_the_heldout_split_ignores_voices_and_an_unreadable_settings_file_is_named(
@@ -407,9 +431,13 @@ def test_the_heldout_split_ignores_voices_and_an_unreadable_settings_file_is_nam
 
 @pytest.mark.parametrize(
     ("split", "voices", "soundfont"),
-    [("heldout", ["lf"], "fluidr3"), ("speakers", ["speech_heldout"], "timgm6mb")],
+    [
+        ("valid", ["rosenberg", "hnm", "speech"], "timgm6mb"),
+        ("heldout", ["lf"], "fluidr3"),
+        ("speakers", ["speech_heldout"], "timgm6mb"),
+    ],
 )
-def test_the_committed_heldout_settings_are_the_defaults(split, voices, soundfont):
+def test_the_committed_settings_are_the_defaults(split, voices, soundfont):
     demo = Path(__file__).parents[1] / "datasets" / "demo"
     expected = writer.split_settings(writer.split_profile(split), 0, writer.DEFAULT_DURATION_S)
     assert json.loads((demo / "settings" / f"{split}.json").read_text()) == expected
@@ -438,7 +466,9 @@ def test_no_split_but_sampled_sings_with_the_soundfont_voices():
 
 def test_write_corpus_refuses_unknown_voices_before_writing(tmp_path):
     with pytest.raises(ValueError, match="voices"):
-        write_corpus(tmp_path, splits=("test",), n_songs={"test": 1}, voices=("choir",))
+        write_corpus(
+            tmp_path, splits=("test",), n_songs={"test": 1}, changes={"voice_families": ("choir",)}
+        )
     assert not (tmp_path / "datasets").exists()
 
 

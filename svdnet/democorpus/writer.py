@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import logging
+import math
 import os
 import struct
 import zlib
@@ -18,7 +19,14 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from svdnet.cli import positive_float, positive_int, probability, random_seed, run_cli
+from svdnet.cli import (
+    finite_float,
+    positive_float,
+    positive_int,
+    probability,
+    random_seed,
+    run_cli,
+)
 from svdnet.democorpus import speech
 from svdnet.democorpus.dsp import SR
 from svdnet.democorpus.singers import TRAINABLE_FAMILIES
@@ -36,12 +44,20 @@ from svdnet.files import make_folder
 logger = logging.getLogger("svdnet.democorpus")
 
 DATASET = "demo"
-# What each profile setting was before it was recorded in settings/<split>.json.
-PROFILE_DEFAULTS = {
-    field.name: field.default
-    for field in dataclasses.fields(Profile)
-    if field.default is not dataclasses.MISSING
-}
+# What each profile setting was before it was recorded in settings/<split>.json, as JSON
+# reads it back (lists for tuples).
+PROFILE_DEFAULTS = json.loads(
+    json.dumps(
+        {
+            field.name: field.default
+            for field in dataclasses.fields(Profile)
+            if field.default is not dataclasses.MISSING
+        }
+    )
+)
+# The profile settings a corpus ablation may change in the train, valid and test splits
+# (``write_corpus(changes=...)``); the held-out splits keep their own.
+ABLATION_SETTINGS = ("voice_families", "vocalise", "voice_level_db")
 
 
 # The detector trains on train, picks its threshold on valid and is tested on test; the
@@ -138,20 +154,31 @@ def dataset_dir(root: str | os.PathLike) -> Path:
     return Path(root) / "datasets" / DATASET
 
 
-def split_profile(split: str, voices: tuple[str, ...] | None = None, vocalise: float | None = None):
+def split_profile(split: str, changes: dict | None = None) -> Profile:
     """The profile a split's songs are made with.
 
-    ``voices`` and ``vocalise`` (corpus ablations) replace the profile's voice families and
-    vocalise chance in all but the held-out splits, which keep their own.
+    ``changes`` (corpus ablations: :data:`ABLATION_SETTINGS` to new values) replace the
+    profile's settings in all but the held-out splits, which keep their own.
     """
     profile = PROFILES[split]
-    if split in HELD_OUT_SPLITS:
+    if split in HELD_OUT_SPLITS or not changes:
         return profile
-    if voices is not None:
-        profile = dataclasses.replace(profile, voice_families=voices)
-    if vocalise is not None:
-        profile = dataclasses.replace(profile, vocalise=vocalise)
-    return profile
+    return dataclasses.replace(profile, **changes)
+
+
+def check_changes(changes: dict) -> None:
+    """Raise ``ValueError`` unless ``changes`` are valid corpus-ablation settings."""
+    unknown = set(changes) - set(ABLATION_SETTINGS)
+    if unknown:
+        raise ValueError(f"changes may set {ABLATION_SETTINGS}, not {sorted(unknown)}")
+    voices = changes.get("voice_families", TRAINABLE_FAMILIES)
+    if not voices or not set(voices) <= set(TRAINABLE_FAMILIES):
+        raise ValueError(f"voices must be a non-empty subset of {TRAINABLE_FAMILIES}, got {voices}")
+    if not 0 <= changes.get("vocalise", 0) <= 1:
+        raise ValueError(f"vocalise must lie in [0, 1], got {changes['vocalise']}")
+    low, high = changes.get("voice_level_db", (0, 0))
+    if not -math.inf < low <= high < math.inf:
+        raise ValueError(f"voice_level_db must be finite, low to high, got {(low, high)}")
 
 
 def split_settings(profile: Profile, seed: int, duration_s: float) -> dict:
@@ -199,8 +226,7 @@ def write_corpus(
     duration_s: float = DEFAULT_DURATION_S,
     progress: bool = True,
     jobs: int = 1,
-    voices: tuple[str, ...] | None = None,
-    vocalise: float | None = None,
+    changes: dict | None = None,
 ) -> Path:
     """Generate the demo corpus (audio, labels, file lists) under ``root/datasets/demo``.
 
@@ -226,12 +252,10 @@ def write_corpus(
         Show a tqdm progress bar over the songs.
     jobs : int
         Songs generated at once, each in its own process (1: in this process).
-    voices : tuple of str, optional
-        Voice families of the train, valid and test songs in place of their profiles'
-        (for corpus ablations); the heldout, speakers and sampled splits keep their own.
-    vocalise : float, optional
-        The chance of a vocalise (:attr:`song.Profile.vocalise`) in those splits, in place
-        of their profiles'.
+    changes : dict, optional
+        Profile settings of the train, valid and test songs in place of their profiles'
+        (corpus ablations): ``voice_families``, ``vocalise`` and ``voice_level_db``
+        (:class:`song.Profile`); the heldout, speakers and sampled splits keep their own.
 
     Returns
     -------
@@ -242,11 +266,8 @@ def write_corpus(
     missing = [split for split in splits if split not in n_songs]
     if missing:
         raise ValueError(f"no song count for split(s) {missing}; n_songs has {list(n_songs)}")
-    if voices is not None and (not voices or not set(voices) <= set(TRAINABLE_FAMILIES)):
-        raise ValueError(f"voices must be a non-empty subset of {TRAINABLE_FAMILIES}, got {voices}")
-    if vocalise is not None and not 0 <= vocalise <= 1:
-        raise ValueError(f"vocalise must lie in [0, 1], got {vocalise}")
-    profiles = {split: split_profile(split, voices, vocalise) for split in splits}
+    check_changes(changes or {})
+    profiles = {split: split_profile(split, changes) for split in splits}
     families = {f for profile in profiles.values() for f in profile.voice_families}
     speech.check_tools(tuple(sorted(families)))
     base = dataset_dir(root)
@@ -365,26 +386,36 @@ def main(argv: list[str] | None = None) -> None:
         default=1,
         help="songs generated at once, one process each (default: %(default)s)",
     )
-    parser.add_argument(
+    ablation = parser.add_argument_group(
+        "corpus ablations",
+        "settings of the train, valid and test songs (the heldout, speakers and sampled "
+        "splits keep their own); a split already written with others is refused: write "
+        "to a root of its own",
+    )
+    ablation.add_argument(
         "--voices",
         nargs="+",
         choices=TRAINABLE_FAMILIES,
-        help="voice families of the train, valid and test songs, for corpus ablations "
-        f"(default: {' '.join(TRAINING_PROFILE.voice_families)} for train, "
-        f"{' '.join(PROFILES['test'].voice_families)} for valid and test; the heldout, "
-        "speakers and sampled splits keep their own); a split already written with "
-        "other voices is refused: write to a root of its own",
+        help=f"voice families (default: {' '.join(TRAINING_PROFILE.voice_families)} for "
+        f"train and valid, {' '.join(PROFILES['test'].voice_families)} for test)",
     )
-    parser.add_argument(
+    ablation.add_argument(
         "--vocalise",
         type=probability,
-        help="chance that a synthetic singer of the train, valid and test songs sings on "
-        "vowels alone, for corpus ablations (default: "
-        f"{TRAINING_PROFILE.vocalise} for train, {PROFILES['test'].vocalise} for valid and "
-        "test); a split already written with another is refused",
+        help="chance that a synthetic singer sings on vowels alone "
+        f"(default: {TRAINING_PROFILE.vocalise})",
+    )
+    ablation.add_argument(
+        "--voice-level",
+        nargs=2,
+        type=finite_float,
+        metavar=("LOW_DB", "HIGH_DB"),
+        help="range of the voice's level against the band, drawn per song "
+        f"(default: {TRAINING_PROFILE.voice_level_db[0]:g} {TRAINING_PROFILE.voice_level_db[1]:g})",
     )
     args = parser.parse_args(argv)
-    voices = None if args.voices is None else tuple(dict.fromkeys(args.voices))
+    if args.voice_level is not None and args.voice_level[0] > args.voice_level[1]:
+        parser.error(f"argument --voice-level: LOW_DB above HIGH_DB: {args.voice_level}")
     n_songs = {split: getattr(args, f"n_{split}") for split in SPLITS}
     splits = tuple(args.splits)
     base = run_cli(
@@ -396,10 +427,21 @@ def main(argv: list[str] | None = None) -> None:
         args.duration_s,
         True,
         args.jobs,
-        voices,
-        args.vocalise,
+        _changes(args),
     )
     logger.info("demo corpus ready in %s", base)
+
+
+def _changes(args: argparse.Namespace) -> dict:
+    """The profile settings that the corpus-ablation options change."""
+    changes = {}
+    if args.voices is not None:
+        changes["voice_families"] = tuple(dict.fromkeys(args.voices))
+    if args.vocalise is not None:
+        changes["vocalise"] = args.vocalise
+    if args.voice_level is not None:
+        changes["voice_level_db"] = tuple(args.voice_level)
+    return changes
 
 
 def _duration_s(text: str) -> float:
