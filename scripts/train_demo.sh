@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The exact commands that produced the shipped demo files, on a 2-core CPU:
 #   demo_meanstd.npz, demo_augment.npz, models/demo_augment_gen_<layer>.npz
-# and the README's numbers and figure: docs/demo_*.json, docs/demo_inversions.png
-# Usage: scripts/train_demo.sh [corpus|classifier|LAYER|evaluate ...]   (default: all steps)
+# and the README's numbers and figures: docs/demo_*.json, docs/demo_*.png
+# Usage: scripts/train_demo.sh [corpus|classifier|LAYER|evaluate|analysis ...]
+#   (default: all steps)
 # SVDNet gets its paper's 20 x 2000 batches; the inverters' schedules are shortened from
 # theirs (30 full epochs each): on a 2-core AMD EPYC the corpus took 7 minutes, the
 # classifier about 195 (three runs, the second and third with --resume) and the eight
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 cache=cache/spectra
 python=${PYTHON:-python}  # the interpreter to run
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(corpus classifier conv1 conv2 mp3 conv4 conv5 mp6 fc7 fc8 evaluate)
+[ ${#steps[@]} -gt 0 ] || steps=(corpus classifier conv1 conv2 mp3 conv4 conv5 mp6 fc7 fc8 evaluate analysis)
 
 # Every inverter sees 28,800 training excerpts (900 batches): 12 epochs of 2,400 for the
 # convolutional and first pooling layers, 6 of 4,800 for the others.
@@ -43,6 +44,16 @@ for step in "${steps[@]}"; do
                 --json | tail -n 1 > docs/demo_inversion_mse.json
             "$python" -m inverters.figure demo_augment.npz docs/demo_inversions.png --dataset demo \
                 --cache-spectra "$cache" --mse docs/demo_inversion_mse.json ;;
+        analysis)  # the layer analysis and the explanations (README, "What each layer keeps")
+            "$python" -m inverters.analyse demo_augment.npz --dataset demo --cache-spectra "$cache" \
+                --out results/analysis --json
+            "$python" -m inverters.analyse demo_augment.npz --dataset demo --cache-spectra "$cache" \
+                --method optimise --out results/analysis_optimise --json
+            "$python" -m inverters.explain demo_augment.npz --dataset demo --cache-spectra "$cache" \
+                --out results/explain --json
+            cp results/analysis/analysis.json docs/demo_analysis.json
+            cp results/analysis/analysis.png docs/demo_analysis.png
+            cp results/explain/explanation.png docs/demo_explanation.png ;;
         conv1) invert conv1 12 2400 ;;
         conv2) invert conv2 12 2400 ;;
         mp3) invert mp3 12 2400 ;;
