@@ -472,6 +472,21 @@ def test_write_corpus_refuses_unknown_voices_before_writing(tmp_path):
     assert not (tmp_path / "datasets").exists()
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"voice_level_db": (6.0, -9.0)}, "voice_level_db"),
+        ({"voice_level_db": (float("nan"), 0.0)}, "voice_level_db"),
+        ({"vocalise": 1.5}, "vocalise"),
+        ({"soundfont": "fluidr3"}, "changes may set"),  # the held-out soundfont: never
+    ],
+)
+def test_write_corpus_refuses_bad_changes_before_writing(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        write_corpus(tmp_path, splits=("test",), n_songs={"test": 1}, changes=changes)
+    assert not (tmp_path / "datasets").exists()
+
+
 def test_speech_voices_without_festival_stop_with_one_line_before_writing(
     tmp_path, capsys, monkeypatch
 ):
