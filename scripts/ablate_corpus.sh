@@ -5,6 +5,7 @@
 # Usage: [SEED=N] scripts/ablate_corpus.sh NAME [python -m svdnet.democorpus options ...]
 #   e.g. scripts/ablate_corpus.sh voices-fof --voices rosenberg hnm fof
 #        scripts/ablate_corpus.sh vocalise --vocalise 0.3
+#        scripts/ablate_corpus.sh level-15 --voice-level -15 6
 # Writes ablations/NAME/ (corpus, demo_augment.npz, metrics.json); about 5 minutes for
 # the corpus and 22 for the classifier on a 2-core CPU (10 x 400 batches, bf16).
 # SEED (default 0) seeds the classifier's training, not the songs: SEED=1 on the same
