@@ -74,7 +74,7 @@ DEFAULT_SPLITS = ("train", "valid", "test")
 # points), so the evaluation splits hold 40 songs, the held-out ones 28: their audio is
 # committed, and 28 songs stay under 10 MB.
 DEFAULT_N_SONGS = {
-    "train": 240,
+    "train": 400,
     "valid": 40,
     "test": 40,
     "heldout": 28,
@@ -245,7 +245,7 @@ def write_corpus(
     splits : tuple of str
         Splits to generate.
     n_songs : dict of str to int, optional
-        Songs per split; defaults to ``DEFAULT_N_SONGS`` (240 / 40 / 40 / 28 / 28 / 28).
+        Songs per split; defaults to ``DEFAULT_N_SONGS`` (400 / 40 / 40 / 28 / 28 / 28).
     duration_s : float
         Length of each song in seconds.
     progress : bool
