@@ -5,9 +5,10 @@
 # Usage: scripts/train_demo.sh [corpus|classifier|LAYER|evaluate|analysis ...]
 #   (default: all steps)
 # SVDNet gets its paper's 20 x 2000 batches; the inverters' schedules are shortened from
-# theirs (30 full epochs each): on a 2-core AMD EPYC the corpus took 7 minutes, the
-# classifier about 195 (three runs, the second and third with --resume) and the eight
-# inverters 27 (evaluate: 7); with a GPU, drop --epochs/--max-excerpts to train the
+# theirs (30 full epochs each): on a 2-core AMD EPYC the 400 training songs took 10.5
+# minutes, the classifier about 240 (three runs, the second and third with --resume, part
+# of it beside other jobs; 7.5 to 8.5 minutes an epoch alone) and the eight inverters 27
+# (evaluate: 7); with a GPU, drop --epochs/--max-excerpts to train the
 # inverters with the full recipe (--resume continues an interrupted run, also with a
 # larger --epochs: epoch k's learning rate does not depend on it).
 set -euo pipefail
